@@ -1,0 +1,1 @@
+pub use entity; pub use migration::Migrator;
