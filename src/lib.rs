@@ -1,1 +1,7 @@
-pub use entity; pub use migration::Migrator;
+//! The competitor odds schema of the Betpawa odds-comparison tool.
+//!
+//! - [`entity`]: the SeaORM entities of the competitor and base tables.
+//! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`).
+
+pub use entity;
+pub use migration::Migrator;

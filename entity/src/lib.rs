@@ -1,1 +1,1 @@
-
+//! SeaORM entities of the competitor odds schema.

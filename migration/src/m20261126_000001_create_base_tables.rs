@@ -50,7 +50,12 @@ impl MigrationTrait for Migration {
         }
         for table in BASE_TABLES {
             manager
-                .drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(table))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())
@@ -82,15 +87,31 @@ fn sports(backend: DbBackend) -> TableCreateStatement {
     table
         .col(string_len(Sports::Name, 100))
         .col(string_len(Sports::Slug, 100))
-        .index(Index::create().name("uq_sports_name").col(Sports::Name).unique())
-        .index(Index::create().name("uq_sports_slug").col(Sports::Slug).unique())
+        .index(
+            Index::create()
+                .name("uq_sports_name")
+                .col(Sports::Name)
+                .unique(),
+        )
+        .index(
+            Index::create()
+                .name("uq_sports_slug")
+                .col(Sports::Slug)
+                .unique(),
+        )
         .to_owned()
 }
 
 fn tournaments(backend: DbBackend) -> TableCreateStatement {
     let mut table = Table::create();
     table.table(Tournaments::Table).if_not_exists();
-    add_surrogate_key(backend, &mut table, Tournaments::Id, "pk_tournaments", false);
+    add_surrogate_key(
+        backend,
+        &mut table,
+        Tournaments::Id,
+        "pk_tournaments",
+        false,
+    );
     table
         .col(integer(Tournaments::SportId))
         .col(string_len(Tournaments::Name, 255))

@@ -26,10 +26,16 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
-        manager.create_table(competitor_tournaments(backend)).await?;
+        manager
+            .create_table(competitor_tournaments(backend))
+            .await?;
         manager.create_table(competitor_events(backend)).await?;
-        manager.create_table(competitor_odds_snapshots(backend)).await?;
-        manager.create_table(competitor_market_odds(backend)).await?;
+        manager
+            .create_table(competitor_odds_snapshots(backend))
+            .await?;
+        manager
+            .create_table(competitor_market_odds(backend))
+            .await?;
         for index in planned_indexes() {
             manager.create_index(index).await?;
         }
@@ -46,7 +52,12 @@ impl MigrationTrait for Migration {
         }
         for table in COMPETITOR_TABLES {
             manager
-                .drop_table(Table::drop().table(Alias::new(table)).if_exists().to_owned())
+                .drop_table(
+                    Table::drop()
+                        .table(Alias::new(table))
+                        .if_exists()
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())
@@ -189,7 +200,13 @@ fn competitor_tournaments(backend: DbBackend) -> TableCreateStatement {
     use CompetitorTournaments as T;
     let mut table = Table::create();
     table.table(T::Table);
-    add_surrogate_key(backend, &mut table, T::Id, "pk_competitor_tournaments", false);
+    add_surrogate_key(
+        backend,
+        &mut table,
+        T::Id,
+        "pk_competitor_tournaments",
+        false,
+    );
     add_source(&mut table, T::Source, "ck_competitor_tournaments_source");
     table
         .col(integer(T::SportId))
@@ -263,7 +280,13 @@ fn competitor_odds_snapshots(backend: DbBackend) -> TableCreateStatement {
     use CompetitorOddsSnapshots as S;
     let mut table = Table::create();
     table.table(S::Table);
-    add_surrogate_key(backend, &mut table, S::Id, "pk_competitor_odds_snapshots", true);
+    add_surrogate_key(
+        backend,
+        &mut table,
+        S::Id,
+        "pk_competitor_odds_snapshots",
+        true,
+    );
     table
         .col(integer(S::CompetitorEventId))
         .col(timestamp_default_now(backend, S::CapturedAt))
@@ -291,7 +314,13 @@ fn competitor_market_odds(backend: DbBackend) -> TableCreateStatement {
     use CompetitorMarketOdds as M;
     let mut table = Table::create();
     table.table(M::Table);
-    add_surrogate_key(backend, &mut table, M::Id, "pk_competitor_market_odds", true);
+    add_surrogate_key(
+        backend,
+        &mut table,
+        M::Id,
+        "pk_competitor_market_odds",
+        true,
+    );
     table
         .col(big_integer(M::SnapshotId))
         .col(string_len(M::BetpawaMarketId, 50))

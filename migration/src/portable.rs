@@ -22,12 +22,9 @@ pub(crate) fn add_surrogate_key(
     let id = id.into_iden();
     match backend {
         DbBackend::Sqlite => {
-            table.col(
-                ColumnDef::new(id)
-                    .integer()
-                    .not_null()
-                    .extra(format!("CONSTRAINT \"{pk_name}\" PRIMARY KEY AUTOINCREMENT")),
-            );
+            table.col(ColumnDef::new(id).integer().not_null().extra(format!(
+                "CONSTRAINT \"{pk_name}\" PRIMARY KEY AUTOINCREMENT"
+            )));
         }
         _ => {
             let mut column = ColumnDef::new(id.clone());

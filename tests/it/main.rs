@@ -1,0 +1,8 @@
+//! The integration suite: one binary (linking sea-orm twice costs minutes on two cores),
+//! one module per concern, one fresh database per test (see `harness`).
+
+mod harness;
+mod migrations;
+mod rules;
+mod schema;
+mod sql;

@@ -1,0 +1,190 @@
+//! The migrator stepped up and down, and adoption of base tables another tool created.
+
+use migration::{BASE_TABLES, COMPETITOR_TABLES, Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm_migration::MigrationStatus;
+
+use crate::harness::TestDb;
+use crate::schema::assert_reference_catalog;
+use crate::sql::{count, query_all};
+
+async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
+    sea_orm_migration::SchemaManager::new(db)
+        .has_table(table)
+        .await
+        .expect("has_table")
+}
+
+/// Asserts which of the base and competitor tables exist.
+async fn assert_tables(db: &DatabaseConnection, base: bool, competitor: bool) {
+    for table in BASE_TABLES {
+        assert_eq!(has_table(db, table).await, base, "base table {table}");
+    }
+    for table in COMPETITOR_TABLES {
+        assert_eq!(
+            has_table(db, table).await,
+            competitor,
+            "competitor table {table}"
+        );
+    }
+}
+
+async fn statuses(db: &DatabaseConnection) -> Vec<(String, bool)> {
+    Migrator::get_migration_with_status(db)
+        .await
+        .expect("status")
+        .into_iter()
+        .map(|m| (m.name().to_owned(), m.status() == MigrationStatus::Applied))
+        .collect()
+}
+
+fn names_with(applied: [bool; 2]) -> Vec<(String, bool)> {
+    vec![
+        ("m20261126_000001_create_base_tables".to_owned(), applied[0]),
+        (
+            "m20261126_000002_create_competitor_tables".to_owned(),
+            applied[1],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn migrator_round_trip() {
+    let db = TestDb::empty_postgres(concat!(module_path!(), "::migrator_round_trip")).await;
+    assert_tables(&db, false, false).await;
+
+    Migrator::up(&*db, None).await.expect("up");
+    assert_tables(&db, true, true).await;
+    assert_eq!(statuses(&db).await, names_with([true, true]));
+
+    Migrator::up(&*db, None)
+        .await
+        .expect("a second up is a no-op");
+    assert_eq!(statuses(&db).await, names_with([true, true]));
+    assert_reference_catalog(&db).await;
+
+    Migrator::down(&*db, Some(1)).await.expect("down one step");
+    assert_tables(&db, true, false).await;
+    assert_eq!(statuses(&db).await, names_with([true, false]));
+
+    Migrator::up(&*db, None).await.expect("up again");
+    assert_tables(&db, true, true).await;
+
+    Migrator::reset(&*db).await.expect("reset");
+    assert_tables(&db, false, false).await;
+    assert!(
+        !has_table(&db, "seaql_migrations").await,
+        "reset uninstalls the migration table"
+    );
+
+    Migrator::up(&*db, None).await.expect("up after reset");
+    assert_reference_catalog(&db).await;
+}
+
+/// The four base tables as the Python service (SQLAlchemy) creates them.
+const PYTHON_SERVICE_DDL: &str = "
+CREATE TABLE sports (
+    id serial CONSTRAINT pk_sports PRIMARY KEY,
+    name varchar(100) NOT NULL CONSTRAINT uq_sports_name UNIQUE,
+    slug varchar(100) NOT NULL CONSTRAINT uq_sports_slug UNIQUE
+);
+CREATE TABLE tournaments (
+    id serial CONSTRAINT pk_tournaments PRIMARY KEY,
+    sport_id integer NOT NULL CONSTRAINT fk_tournaments_sport_id_sports REFERENCES sports (id),
+    name varchar(255) NOT NULL,
+    country varchar(100),
+    sportradar_id varchar(100) CONSTRAINT uq_tournaments_sportradar_id UNIQUE
+);
+CREATE TABLE events (
+    id serial CONSTRAINT pk_events PRIMARY KEY,
+    tournament_id integer NOT NULL CONSTRAINT fk_events_tournament_id_tournaments REFERENCES tournaments (id),
+    name varchar(500) NOT NULL,
+    home_team varchar(255) NOT NULL,
+    away_team varchar(255) NOT NULL,
+    kickoff timestamptz NOT NULL,
+    sportradar_id varchar(100) NOT NULL CONSTRAINT uq_events_sportradar_id UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE scrape_runs (
+    id serial CONSTRAINT pk_scrape_runs PRIMARY KEY,
+    status varchar(20) NOT NULL DEFAULT 'pending',
+    started_at timestamptz NOT NULL DEFAULT now(),
+    completed_at timestamptz,
+    events_scraped integer NOT NULL DEFAULT 0,
+    events_failed integer NOT NULL DEFAULT 0,
+    trigger varchar(50)
+);
+CREATE INDEX idx_scrape_runs_status ON scrape_runs (status);
+CREATE INDEX idx_scrape_runs_started ON scrape_runs (started_at);
+INSERT INTO sports (name, slug) VALUES ('Football', 'football'), ('Basketball', 'basketball');
+INSERT INTO tournaments (sport_id, name, country, sportradar_id) VALUES (1, 'Premier League', 'England', 'sr:tournament:17');
+INSERT INTO events (tournament_id, name, home_team, away_team, kickoff, sportradar_id)
+    VALUES (1, 'Arsenal - Chelsea', 'Arsenal', 'Chelsea', '2026-12-01T15:00:00Z', 'sr:match:1001');
+INSERT INTO scrape_runs (status, trigger) VALUES ('completed', 'scheduler');
+";
+
+/// Every base row as text, to compare before and after.
+async fn base_rows(db: &DatabaseConnection) -> Vec<String> {
+    let mut rows = Vec::new();
+    for table in BASE_TABLES {
+        let sql = format!("SELECT CAST(t.* AS text) AS row FROM {table} t ORDER BY id");
+        for row in query_all(db, &sql, vec![]).await {
+            rows.push(format!(
+                "{table} {}",
+                row.try_get::<String>("", "row").expect("row")
+            ));
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped() {
+    let db = TestDb::empty_postgres(concat!(module_path!(), "::adoption")).await;
+    db.execute_unprepared(PYTHON_SERVICE_DDL)
+        .await
+        .expect("the Python service's schema");
+    let before = base_rows(&db).await;
+    assert_eq!(before.len(), 5, "rows in every base table: {before:#?}");
+
+    Migrator::up(&*db, None)
+        .await
+        .expect("up adopts the base tables");
+    assert_tables(&db, true, true).await;
+    assert_eq!(base_rows(&db).await, before, "up changed base rows");
+    assert_reference_catalog(&db).await;
+
+    let err = Migrator::reset(&*db)
+        .await
+        .expect_err("the base migration refuses to drop rows");
+    let DbErr::Migration(message) = &err else {
+        panic!("expected DbErr::Migration, got {err:?}")
+    };
+    for expected in [
+        "`events` holds 1 rows",
+        "`tournaments` holds 1 rows",
+        "`scrape_runs` holds 1 rows",
+        "`sports` holds 2 rows",
+    ] {
+        assert!(
+            message.contains(expected),
+            "{message:?} does not say {expected:?}"
+        );
+    }
+    assert_tables(&db, true, false).await;
+    assert_eq!(base_rows(&db).await, before, "reset lost base rows");
+    assert_eq!(statuses(&db).await, names_with([true, false]));
+
+    Migrator::up(&*db, None).await.expect("up again");
+    assert_tables(&db, true, true).await;
+    assert_eq!(base_rows(&db).await, before);
+}
+
+#[tokio::test]
+async fn down_drops_empty_base_tables() {
+    let db = TestDb::empty_postgres(concat!(module_path!(), "::down_drops_empty")).await;
+    Migrator::up(&*db, None).await.expect("up");
+    Migrator::down(&*db, None).await.expect("down all");
+    assert_tables(&db, false, false).await;
+    assert_eq!(count(&db, "seaql_migrations").await, 0);
+}

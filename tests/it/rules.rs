@@ -1,0 +1,252 @@
+//! The database itself rejects bad rows and applies the delete rules, whatever client
+//! writes: CHECK on `source`, the unique `(source, external_id)` keys, every FK, and the
+//! ON DELETE actions (CASCADE down the ownership chain, SET NULL for the Betpawa event and
+//! the scrape run, RESTRICT for the sport).
+
+use chrono::Utc;
+use sea_orm::{DbBackend, DbErr, SqlErr};
+
+use crate::db_test;
+use crate::harness::TestDb;
+use crate::sql::{count, execute, insert_id, scalar};
+
+/// One row in every table, linked the way the store links them.
+pub struct Graph {
+    pub sport: i64,
+    pub event: i64,
+    pub scrape_run: i64,
+    pub tournament: i64,
+    pub competitor_event: i64,
+    pub snapshot: i64,
+}
+
+pub async fn seed_graph(db: &TestDb) -> Graph {
+    let sport = insert_id(
+        db,
+        "INSERT INTO sports (name, slug) VALUES ($1, $2) RETURNING id",
+        vec!["Football".into(), "football".into()],
+    )
+    .await;
+    let base_tournament = insert_id(
+        db,
+        "INSERT INTO tournaments (sport_id, name, country, sportradar_id) VALUES ($1, $2, $3, $4) RETURNING id",
+        vec![sport.into(), "Premier League".into(), "England".into(), "sr:tournament:17".into()],
+    )
+    .await;
+    let event = insert_id(
+        db,
+        "INSERT INTO events (tournament_id, name, home_team, away_team, kickoff, sportradar_id) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        vec![
+            base_tournament.into(),
+            "Arsenal - Chelsea".into(),
+            "Arsenal".into(),
+            "Chelsea".into(),
+            Utc::now().into(),
+            "sr:match:1001".into(),
+        ],
+    )
+    .await;
+    let scrape_run = insert_id(
+        db,
+        "INSERT INTO scrape_runs (status) VALUES ($1) RETURNING id",
+        vec!["running".into()],
+    )
+    .await;
+    let tournament = insert_tournament(db, sport, "sportybet", "sb-17")
+        .await
+        .expect("tournament");
+    let competitor_event = insert_event(db, tournament, Some(event), "sportybet", "sb-1001")
+        .await
+        .expect("event");
+    let snapshot = insert_snapshot(db, competitor_event, Some(scrape_run))
+        .await
+        .expect("snapshot");
+    insert_market(db, snapshot).await.expect("market");
+    Graph {
+        sport,
+        event,
+        scrape_run,
+        tournament,
+        competitor_event,
+        snapshot,
+    }
+}
+
+async fn insert_tournament(
+    db: &TestDb,
+    sport: i64,
+    source: &str,
+    external_id: &str,
+) -> Result<i64, DbErr> {
+    execute(
+        db,
+        "INSERT INTO competitor_tournaments (source, sport_id, name, external_id) VALUES ($1, $2, $3, $4)",
+        vec![source.into(), sport.into(), "Premier League".into(), external_id.into()],
+    )
+    .await?;
+    Ok(scalar(
+        db,
+        "SELECT id AS n FROM competitor_tournaments WHERE source = $1 AND external_id = $2",
+        vec![source.into(), external_id.into()],
+    )
+    .await)
+}
+
+async fn insert_event(
+    db: &TestDb,
+    tournament: i64,
+    betpawa_event: Option<i64>,
+    source: &str,
+    external_id: &str,
+) -> Result<i64, DbErr> {
+    execute(
+        db,
+        "INSERT INTO competitor_events \
+         (source, tournament_id, betpawa_event_id, name, home_team, away_team, kickoff, external_id, sportradar_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            source.into(),
+            tournament.into(),
+            betpawa_event.into(),
+            "Arsenal - Chelsea".into(),
+            "Arsenal".into(),
+            "Chelsea".into(),
+            Utc::now().into(),
+            external_id.into(),
+            "sr:match:1001".into(),
+        ],
+    )
+    .await?;
+    Ok(scalar(
+        db,
+        "SELECT id AS n FROM competitor_events WHERE source = $1 AND external_id = $2",
+        vec![source.into(), external_id.into()],
+    )
+    .await)
+}
+
+async fn insert_snapshot(db: &TestDb, event: i64, scrape_run: Option<i64>) -> Result<i64, DbErr> {
+    execute(
+        db,
+        "INSERT INTO competitor_odds_snapshots (competitor_event_id, scrape_run_id) VALUES ($1, $2)",
+        vec![event.into(), scrape_run.into()],
+    )
+    .await?;
+    Ok(scalar(
+        db,
+        "SELECT MAX(id) AS n FROM competitor_odds_snapshots",
+        vec![],
+    )
+    .await)
+}
+
+async fn insert_market(db: &TestDb, snapshot: i64) -> Result<(), DbErr> {
+    execute(
+        db,
+        "INSERT INTO competitor_market_odds (snapshot_id, betpawa_market_id, betpawa_market_name, outcomes) \
+         VALUES ($1, $2, $3, $4)",
+        vec![
+            snapshot.into(),
+            "1x2".into(),
+            "1X2".into(),
+            serde_json::json!([{"name": "1", "odds": 1.85, "is_active": true}]).into(),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+fn assert_fk_violation(result: Result<impl std::fmt::Debug, DbErr>) {
+    let err = result.expect_err("the database accepted a dangling foreign key");
+    // SQLite reports an ON DELETE RESTRICT refusal with the extended code of a trigger
+    // (1811), which `sql_err` does not classify; its message is the same.
+    assert!(
+        matches!(
+            err.sql_err(),
+            Some(SqlErr::ForeignKeyConstraintViolation(_))
+        ) || err.to_string().contains("FOREIGN KEY constraint failed"),
+        "expected a foreign key violation, got {err}"
+    );
+}
+
+db_test!(both, async fn unknown_source_violates_the_check(db) {
+    let graph = seed_graph(db).await;
+    let err = insert_tournament(db, graph.sport, "betking", "bk-1").await.expect_err("CHECK");
+    assert!(err.to_string().contains("ck_competitor_tournaments_source"), "{err}");
+    let err = insert_event(db, graph.tournament, None, "SportyBet", "sb-2").await.expect_err("CHECK");
+    assert!(err.to_string().contains("ck_competitor_events_source"), "{err}");
+    assert_eq!(count(db, "competitor_tournaments").await, 1);
+    assert_eq!(count(db, "competitor_events").await, 1);
+});
+
+db_test!(both, async fn source_and_external_id_are_unique(db) {
+    let graph = seed_graph(db).await;
+    let err = insert_tournament(db, graph.sport, "sportybet", "sb-17").await.expect_err("duplicate");
+    assert!(matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))), "{err}");
+    let err = insert_event(db, graph.tournament, None, "sportybet", "sb-1001").await.expect_err("duplicate");
+    assert!(matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))), "{err}");
+    if db.get_database_backend() == DbBackend::Postgres {
+        assert!(err.to_string().contains("uq_competitor_events_source_external"), "{err}");
+    }
+    // The same external id under the other source is another competitor's row.
+    insert_tournament(db, graph.sport, "bet9ja", "sb-17").await.expect("other source");
+    insert_event(db, graph.tournament, None, "bet9ja", "sb-1001").await.expect("other source");
+});
+
+db_test!(both, async fn dangling_foreign_keys_are_rejected(db) {
+    let graph = seed_graph(db).await;
+    assert_fk_violation(insert_tournament(db, 9999, "sportybet", "x-1").await);
+    assert_fk_violation(insert_event(db, 9999, None, "sportybet", "x-2").await);
+    assert_fk_violation(insert_event(db, graph.tournament, Some(9999), "sportybet", "x-3").await);
+    assert_fk_violation(insert_snapshot(db, 9999, None).await);
+    assert_fk_violation(insert_snapshot(db, graph.competitor_event, Some(9999)).await);
+    assert_fk_violation(insert_market(db, 9999).await);
+});
+
+db_test!(both, async fn deleting_a_tournament_cascades_to_its_odds(db) {
+    let graph = seed_graph(db).await;
+    execute(db, "DELETE FROM competitor_tournaments WHERE id = $1", vec![graph.tournament.into()])
+        .await
+        .expect("delete");
+    for table in ["competitor_events", "competitor_odds_snapshots", "competitor_market_odds"] {
+        assert_eq!(count(db, table).await, 0, "{table} kept rows");
+    }
+    assert_eq!(count(db, "events").await, 1, "the Betpawa event is not owned by the tournament");
+    assert_eq!(count(db, "scrape_runs").await, 1);
+});
+
+db_test!(both, async fn deleting_a_betpawa_event_or_scrape_run_sets_null(db) {
+    let graph = seed_graph(db).await;
+    execute(db, "DELETE FROM events WHERE id = $1", vec![graph.event.into()]).await.expect("delete event");
+    execute(db, "DELETE FROM scrape_runs WHERE id = $1", vec![graph.scrape_run.into()])
+        .await
+        .expect("delete run");
+    let unlinked = scalar(
+        db,
+        "SELECT COUNT(*) AS n FROM competitor_events WHERE id = $1 AND betpawa_event_id IS NULL",
+        vec![graph.competitor_event.into()],
+    )
+    .await;
+    assert_eq!(unlinked, 1);
+    let orphaned = scalar(
+        db,
+        "SELECT COUNT(*) AS n FROM competitor_odds_snapshots WHERE id = $1 AND scrape_run_id IS NULL",
+        vec![graph.snapshot.into()],
+    )
+    .await;
+    assert_eq!(orphaned, 1);
+    assert_eq!(count(db, "competitor_market_odds").await, 1, "odds outlive the run log");
+});
+
+db_test!(both, async fn deleting_a_sport_in_use_is_refused(db) {
+    let graph = seed_graph(db).await;
+    // The Betpawa tournament also uses the sport; remove it so only the RESTRICT FK refuses.
+    execute(db, "DELETE FROM events", vec![]).await.expect("delete events");
+    execute(db, "DELETE FROM tournaments", vec![]).await.expect("delete tournaments");
+    assert_fk_violation(
+        execute(db, "DELETE FROM sports WHERE id = $1", vec![graph.sport.into()]).await,
+    );
+    assert_eq!(count(db, "sports").await, 1);
+    assert_eq!(count(db, "competitor_tournaments").await, 1);
+});

@@ -1,0 +1,222 @@
+//! The migrated catalog on PostgreSQL equals `shared/schema-reference.sql`, written out below
+//! as pg_catalog renders it (columns with types, nullability and defaults; constraints with
+//! their definitions; indexes with their columns and predicates).
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+use crate::harness::TestDb;
+
+/// `table.column type [NOT NULL] [DEFAULT expr]`, in table and column order.
+const EXPECTED_COLUMNS: &[&str] = &[
+    "competitor_events.id integer NOT NULL DEFAULT nextval('competitor_events_id_seq'::regclass)",
+    "competitor_events.source character varying(20) NOT NULL",
+    "competitor_events.tournament_id integer NOT NULL",
+    "competitor_events.betpawa_event_id integer",
+    "competitor_events.name character varying(500) NOT NULL",
+    "competitor_events.home_team character varying(255) NOT NULL",
+    "competitor_events.away_team character varying(255) NOT NULL",
+    "competitor_events.kickoff timestamp with time zone NOT NULL",
+    "competitor_events.external_id character varying(100) NOT NULL",
+    "competitor_events.sportradar_id character varying(100) NOT NULL",
+    "competitor_events.created_at timestamp with time zone NOT NULL DEFAULT now()",
+    "competitor_events.updated_at timestamp with time zone NOT NULL DEFAULT now()",
+    "competitor_events.deleted_at timestamp with time zone",
+    "competitor_market_odds.id bigint NOT NULL DEFAULT nextval('competitor_market_odds_id_seq'::regclass)",
+    "competitor_market_odds.snapshot_id bigint NOT NULL",
+    "competitor_market_odds.betpawa_market_id character varying(50) NOT NULL",
+    "competitor_market_odds.betpawa_market_name character varying(255) NOT NULL",
+    "competitor_market_odds.line double precision",
+    "competitor_market_odds.handicap_type character varying(50)",
+    "competitor_market_odds.handicap_home double precision",
+    "competitor_market_odds.handicap_away double precision",
+    "competitor_market_odds.outcomes json NOT NULL",
+    "competitor_odds_snapshots.id bigint NOT NULL DEFAULT nextval('competitor_odds_snapshots_id_seq'::regclass)",
+    "competitor_odds_snapshots.competitor_event_id integer NOT NULL",
+    "competitor_odds_snapshots.captured_at timestamp with time zone NOT NULL DEFAULT now()",
+    "competitor_odds_snapshots.scrape_run_id integer",
+    "competitor_odds_snapshots.raw_response json",
+    "competitor_tournaments.id integer NOT NULL DEFAULT nextval('competitor_tournaments_id_seq'::regclass)",
+    "competitor_tournaments.source character varying(20) NOT NULL",
+    "competitor_tournaments.sport_id integer NOT NULL",
+    "competitor_tournaments.name character varying(255) NOT NULL",
+    "competitor_tournaments.country_raw character varying(100)",
+    "competitor_tournaments.country_iso character varying(3)",
+    "competitor_tournaments.external_id character varying(100) NOT NULL",
+    "competitor_tournaments.sportradar_id character varying(100)",
+    "competitor_tournaments.created_at timestamp with time zone NOT NULL DEFAULT now()",
+    "competitor_tournaments.deleted_at timestamp with time zone",
+    "events.id integer NOT NULL DEFAULT nextval('events_id_seq'::regclass)",
+    "events.tournament_id integer NOT NULL",
+    "events.name character varying(500) NOT NULL",
+    "events.home_team character varying(255) NOT NULL",
+    "events.away_team character varying(255) NOT NULL",
+    "events.kickoff timestamp with time zone NOT NULL",
+    "events.sportradar_id character varying(100) NOT NULL",
+    "events.created_at timestamp with time zone NOT NULL DEFAULT now()",
+    "scrape_runs.id integer NOT NULL DEFAULT nextval('scrape_runs_id_seq'::regclass)",
+    "scrape_runs.status character varying(20) NOT NULL DEFAULT 'pending'::character varying",
+    "scrape_runs.started_at timestamp with time zone NOT NULL DEFAULT now()",
+    "scrape_runs.completed_at timestamp with time zone",
+    "scrape_runs.events_scraped integer NOT NULL DEFAULT 0",
+    "scrape_runs.events_failed integer NOT NULL DEFAULT 0",
+    "scrape_runs.trigger character varying(50)",
+    "sports.id integer NOT NULL DEFAULT nextval('sports_id_seq'::regclass)",
+    "sports.name character varying(100) NOT NULL",
+    "sports.slug character varying(100) NOT NULL",
+    "tournaments.id integer NOT NULL DEFAULT nextval('tournaments_id_seq'::regclass)",
+    "tournaments.sport_id integer NOT NULL",
+    "tournaments.name character varying(255) NOT NULL",
+    "tournaments.country character varying(100)",
+    "tournaments.sportradar_id character varying(100)",
+];
+
+/// `table name definition`, sorted.
+const EXPECTED_CONSTRAINTS: &[&str] = &[
+    "competitor_events ck_competitor_events_source CHECK (((source)::text = ANY ((ARRAY['sportybet'::character varying, 'bet9ja'::character varying])::text[])))",
+    "competitor_events fk_competitor_events_betpawa_event_id_events FOREIGN KEY (betpawa_event_id) REFERENCES events(id) ON DELETE SET NULL",
+    "competitor_events fk_competitor_events_tournament_id_competitor_tournaments FOREIGN KEY (tournament_id) REFERENCES competitor_tournaments(id) ON DELETE CASCADE",
+    "competitor_events pk_competitor_events PRIMARY KEY (id)",
+    "competitor_events uq_competitor_events_source_external UNIQUE (source, external_id)",
+    "competitor_market_odds fk_competitor_market_odds_snapshot_id_competitor_odds_snapshots FOREIGN KEY (snapshot_id) REFERENCES competitor_odds_snapshots(id) ON DELETE CASCADE",
+    "competitor_market_odds pk_competitor_market_odds PRIMARY KEY (id)",
+    "competitor_odds_snapshots fk_competitor_odds_snapshots_competitor_event_id_competitor_eve FOREIGN KEY (competitor_event_id) REFERENCES competitor_events(id) ON DELETE CASCADE",
+    "competitor_odds_snapshots fk_competitor_odds_snapshots_scrape_run_id_scrape_runs FOREIGN KEY (scrape_run_id) REFERENCES scrape_runs(id) ON DELETE SET NULL",
+    "competitor_odds_snapshots pk_competitor_odds_snapshots PRIMARY KEY (id)",
+    "competitor_tournaments ck_competitor_tournaments_source CHECK (((source)::text = ANY ((ARRAY['sportybet'::character varying, 'bet9ja'::character varying])::text[])))",
+    "competitor_tournaments fk_competitor_tournaments_sport_id_sports FOREIGN KEY (sport_id) REFERENCES sports(id) ON DELETE RESTRICT",
+    "competitor_tournaments pk_competitor_tournaments PRIMARY KEY (id)",
+    "competitor_tournaments uq_competitor_tournaments_source_external UNIQUE (source, external_id)",
+    "events fk_events_tournament_id_tournaments FOREIGN KEY (tournament_id) REFERENCES tournaments(id)",
+    "events pk_events PRIMARY KEY (id)",
+    "events uq_events_sportradar_id UNIQUE (sportradar_id)",
+    "scrape_runs pk_scrape_runs PRIMARY KEY (id)",
+    "sports pk_sports PRIMARY KEY (id)",
+    "sports uq_sports_name UNIQUE (name)",
+    "sports uq_sports_slug UNIQUE (slug)",
+    "tournaments fk_tournaments_sport_id_sports FOREIGN KEY (sport_id) REFERENCES sports(id)",
+    "tournaments pk_tournaments PRIMARY KEY (id)",
+    "tournaments uq_tournaments_sportradar_id UNIQUE (sportradar_id)",
+];
+
+/// `pg_indexes.indexdef`, sorted by index name.
+const EXPECTED_INDEXES: &[&str] = &[
+    "CREATE INDEX idx_competitor_events_betpawa ON public.competitor_events USING btree (betpawa_event_id) WHERE (betpawa_event_id IS NOT NULL)",
+    "CREATE INDEX idx_competitor_events_kickoff ON public.competitor_events USING btree (kickoff)",
+    "CREATE INDEX idx_competitor_events_source ON public.competitor_events USING btree (source)",
+    "CREATE INDEX idx_competitor_events_sr_id ON public.competitor_events USING btree (sportradar_id)",
+    "CREATE INDEX idx_competitor_events_tournament ON public.competitor_events USING btree (tournament_id)",
+    "CREATE INDEX idx_competitor_market_odds_market ON public.competitor_market_odds USING btree (betpawa_market_id)",
+    "CREATE INDEX idx_competitor_market_odds_snapshot ON public.competitor_market_odds USING btree (snapshot_id)",
+    "CREATE INDEX idx_competitor_odds_snapshots_captured ON public.competitor_odds_snapshots USING btree (captured_at)",
+    "CREATE INDEX idx_competitor_odds_snapshots_event ON public.competitor_odds_snapshots USING btree (competitor_event_id)",
+    "CREATE INDEX idx_competitor_tournaments_source ON public.competitor_tournaments USING btree (source)",
+    "CREATE INDEX idx_competitor_tournaments_sport ON public.competitor_tournaments USING btree (sport_id)",
+    "CREATE INDEX idx_competitor_tournaments_sr_id ON public.competitor_tournaments USING btree (sportradar_id) WHERE (sportradar_id IS NOT NULL)",
+    "CREATE INDEX idx_scrape_runs_started ON public.scrape_runs USING btree (started_at)",
+    "CREATE INDEX idx_scrape_runs_status ON public.scrape_runs USING btree (status)",
+    "CREATE UNIQUE INDEX pk_competitor_events ON public.competitor_events USING btree (id)",
+    "CREATE UNIQUE INDEX pk_competitor_market_odds ON public.competitor_market_odds USING btree (id)",
+    "CREATE UNIQUE INDEX pk_competitor_odds_snapshots ON public.competitor_odds_snapshots USING btree (id)",
+    "CREATE UNIQUE INDEX pk_competitor_tournaments ON public.competitor_tournaments USING btree (id)",
+    "CREATE UNIQUE INDEX pk_events ON public.events USING btree (id)",
+    "CREATE UNIQUE INDEX pk_scrape_runs ON public.scrape_runs USING btree (id)",
+    "CREATE UNIQUE INDEX pk_sports ON public.sports USING btree (id)",
+    "CREATE UNIQUE INDEX pk_tournaments ON public.tournaments USING btree (id)",
+    "CREATE UNIQUE INDEX uq_competitor_events_source_external ON public.competitor_events USING btree (source, external_id)",
+    "CREATE UNIQUE INDEX uq_competitor_tournaments_source_external ON public.competitor_tournaments USING btree (source, external_id)",
+    "CREATE UNIQUE INDEX uq_events_sportradar_id ON public.events USING btree (sportradar_id)",
+    "CREATE UNIQUE INDEX uq_sports_name ON public.sports USING btree (name)",
+    "CREATE UNIQUE INDEX uq_sports_slug ON public.sports USING btree (slug)",
+    "CREATE UNIQUE INDEX uq_tournaments_sportradar_id ON public.tournaments USING btree (sportradar_id)",
+];
+
+const COLUMNS_SQL: &str = "\
+    SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) \
+        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
+        || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') AS line \
+    FROM pg_attribute a \
+    JOIN pg_class c ON c.oid = a.attrelid \
+    JOIN pg_namespace n ON n.oid = c.relnamespace \
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+    WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+      AND c.relname <> 'seaql_migrations' \
+    ORDER BY c.relname, a.attnum";
+
+const CONSTRAINTS_SQL: &str = "\
+    SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS line \
+    FROM pg_constraint \
+    WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'seaql_migrations' \
+    ORDER BY 1";
+
+const INDEXES_SQL: &str = "\
+    SELECT indexdef AS line FROM pg_indexes \
+    WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' \
+    ORDER BY indexname";
+
+async fn lines(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect(sql)
+        .iter()
+        .map(|row| row.try_get::<String>("", "line").expect("line"))
+        .collect()
+}
+
+/// Fails with the lines missing from, and the lines extra to, the expectation.
+fn assert_same(what: &str, actual: &[String], expected: &[&str]) {
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|e| !actual.iter().any(|a| a == **e))
+        .collect();
+    let extra: Vec<&String> = actual
+        .iter()
+        .filter(|a| !expected.contains(&a.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what} differ from the reference catalog\nmissing: {missing:#?}\nextra: {extra:#?}"
+    );
+    assert_eq!(actual, expected, "{what}: same lines, other order");
+}
+
+/// The catalog of `db`'s public schema against the reference.
+pub async fn assert_reference_catalog(db: &DatabaseConnection) {
+    assert_same("columns", &lines(db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
+    assert_same(
+        "constraints",
+        &lines(db, CONSTRAINTS_SQL).await,
+        EXPECTED_CONSTRAINTS,
+    );
+    assert_same("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
+}
+
+#[tokio::test]
+async fn up_on_an_empty_database_produces_the_reference_catalog() {
+    let db = TestDb::empty_postgres(concat!(module_path!(), "::up_on_empty")).await;
+    Migrator::up(&*db, None).await.expect("up");
+    assert_reference_catalog(&db).await;
+}
+
+#[tokio::test]
+async fn the_planned_index_list_matches_the_plan() {
+    let names: Vec<String> = migration::planned_indexes()
+        .iter()
+        .map(|index| {
+            index
+                .get_index_spec()
+                .get_name()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = EXPECTED_INDEXES
+        .iter()
+        .filter_map(|def| def.strip_prefix("CREATE INDEX "))
+        .filter(|def| def.starts_with("idx_competitor_"))
+        .map(|def| def.split(' ').next().unwrap_or_default().to_owned())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected);
+}

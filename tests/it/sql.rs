@@ -1,0 +1,72 @@
+//! Raw SQL for tests, written once with `$n` placeholders for both backends.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
+    Value,
+};
+
+fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        // `$1`, `$2`, .. become `?` in order; the tests bind each value once, in order.
+        DbBackend::Sqlite => {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                    out.push('?');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+pub async fn execute(
+    db: &DatabaseConnection,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<ExecResult, DbErr> {
+    db.execute_raw(statement(db, sql, values)).await
+}
+
+pub async fn query_all(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
+    db.query_all_raw(statement(db, sql, values))
+        .await
+        .expect(sql)
+}
+
+/// The `id` of the row an `INSERT .. RETURNING id` wrote.
+pub async fn insert_id(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
+    let row = db
+        .query_one_raw(statement(db, sql, values))
+        .await
+        .expect(sql)
+        .expect("RETURNING id gave a row");
+    row.try_get::<i64>("", "id")
+        .or_else(|_| row.try_get::<i32>("", "id").map(i64::from))
+        .expect("id")
+}
+
+/// The single integer a query returns, as column `n`.
+pub async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
+    let row = db
+        .query_one_raw(statement(db, sql, values))
+        .await
+        .expect(sql)
+        .expect("one row");
+    row.try_get::<i64>("", "n")
+        .or_else(|_| row.try_get::<i32>("", "n").map(i64::from))
+        .expect("n")
+}
+
+pub async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+    scalar(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![]).await
+}
