@@ -3,5 +3,7 @@
 //! - [`entity`]: the SeaORM entities of the competitor and base tables.
 //! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`).
 
+#![warn(missing_docs)]
+
 pub use entity;
 pub use migration::Migrator;

@@ -1,1 +1,29 @@
 //! SeaORM entities of the competitor odds schema.
+//!
+//! One module per table: the competitor tables ([`competitor_tournament`],
+//! [`competitor_event`], [`competitor_odds_snapshot`], [`competitor_market_odds`]) and the
+//! base tables their foreign keys point at ([`sport`], [`tournament`], [`event`],
+//! [`scrape_run`]), which the Python service owns. Beside them: the [`CompetitorSource`]
+//! enum, typed market [`outcome`]s, the [`soft_delete`] filters and the [`validation`]
+//! rules every write path shares.
+//!
+//! Timestamps are `timestamptz`, read and written as [`chrono::DateTime<Utc>`](chrono::DateTime).
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod competitor_event;
+pub mod competitor_market_odds;
+pub mod competitor_odds_snapshot;
+pub mod competitor_source;
+pub mod competitor_tournament;
+pub mod event;
+pub mod outcome;
+pub mod prelude;
+pub mod scrape_run;
+pub mod soft_delete;
+pub mod sport;
+pub mod tournament;
+pub mod validation;
+
+pub use competitor_source::CompetitorSource;

@@ -4,6 +4,8 @@
 //! or from code with [`Migrator::up`](MigratorTrait::up). Both migrations run inside one
 //! transaction each, on PostgreSQL and on SQLite.
 
+#![warn(missing_docs)]
+
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_base_tables;

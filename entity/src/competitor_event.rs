@@ -1,0 +1,162 @@
+//! `competitor_events`: a competitor's events, soft-deletable, linked to Betpawa's events
+//! by SportRadar id.
+
+use sea_orm::Set;
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::competitor_source::CompetitorSource;
+use crate::validation::{Checker, ValidationError};
+
+/// An event as one competitor publishes it, unique by `(source, external_id)`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "competitor_events")]
+pub struct Model {
+    /// Surrogate key (`serial`).
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    /// The competitor (`ck_competitor_events_source`).
+    #[sea_orm(unique_key = "source_external")]
+    pub source: CompetitorSource,
+    /// Its competitor tournament; deleting the tournament deletes the event (CASCADE).
+    pub tournament_id: i32,
+    /// The Betpawa event with the same SportRadar id, once linked; `None` for
+    /// competitor-only events (set to NULL when the Betpawa event is deleted).
+    pub betpawa_event_id: Option<i32>,
+    /// The competitor's display name.
+    #[sea_orm(column_type = "String(StringLen::N(500))")]
+    pub name: String,
+    /// Home team.
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub home_team: String,
+    /// Away team.
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub away_team: String,
+    /// Scheduled start.
+    pub kickoff: DateTimeUtc,
+    /// The competitor's own event id; with `source`, the natural key
+    /// (`uq_competitor_events_source_external`).
+    #[sea_orm(
+        column_type = "String(StringLen::N(100))",
+        unique_key = "source_external"
+    )]
+    pub external_id: String,
+    /// SportRadar match id (`sr:match:12345`), the cross-platform matching key.
+    #[sea_orm(column_type = "String(StringLen::N(100))")]
+    pub sportradar_id: String,
+    /// When the row was first written.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
+    pub created_at: DateTimeUtc,
+    /// When the row last changed; moved by every update the crates make.
+    #[sea_orm(default_expr = "Expr::current_timestamp()")]
+    pub updated_at: DateTimeUtc,
+    /// Set while the event is soft-deleted (gone from the competitor's palimpsest).
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+/// Relations of a competitor event.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    /// Its competitor tournament.
+    #[sea_orm(
+        belongs_to = "super::competitor_tournament::Entity",
+        from = "Column::TournamentId",
+        to = "super::competitor_tournament::Column::Id",
+        on_delete = "Cascade",
+        fk_name = "fk_competitor_events_tournament_id_competitor_tournaments"
+    )]
+    CompetitorTournament,
+    /// The linked Betpawa event, if any.
+    #[sea_orm(
+        belongs_to = "super::event::Entity",
+        from = "Column::BetpawaEventId",
+        to = "super::event::Column::Id",
+        on_delete = "SetNull",
+        fk_name = "fk_competitor_events_betpawa_event_id_events"
+    )]
+    BetpawaEvent,
+    /// Its odds snapshots.
+    #[sea_orm(has_many = "super::competitor_odds_snapshot::Entity")]
+    CompetitorOddsSnapshot,
+}
+
+impl Related<super::competitor_tournament::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CompetitorTournament.def()
+    }
+}
+
+impl Related<super::event::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::BetpawaEvent.def()
+    }
+}
+
+impl Related<super::competitor_odds_snapshot::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CompetitorOddsSnapshot.def()
+    }
+}
+
+/// Competitor event -> its sport, through its competitor tournament.
+#[derive(Clone, Copy, Debug)]
+pub struct ToSport;
+
+impl Linked for ToSport {
+    type FromEntity = Entity;
+    type ToEntity = super::sport::Entity;
+
+    fn link(&self) -> Vec<RelationDef> {
+        vec![
+            Relation::CompetitorTournament.def(),
+            super::competitor_tournament::Relation::Sport.def(),
+        ]
+    }
+}
+
+impl Model {
+    /// `true` while the event is soft-deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted_at.is_some()
+    }
+}
+
+impl ActiveModel {
+    /// Checks the values being written: lengths of every string, non-empty `name`,
+    /// `external_id` and `sportradar_id`.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the first field that breaks a rule.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let check = Checker::new("competitor_events");
+        check.text("name", &self.name, 500, true)?;
+        check.text("home_team", &self.home_team, 255, false)?;
+        check.text("away_team", &self.away_team, 255, false)?;
+        check.text("external_id", &self.external_id, 100, true)?;
+        check.text("sportradar_id", &self.sportradar_id, 100, true)
+    }
+}
+
+#[async_trait::async_trait]
+impl ActiveModelBehavior for ActiveModel {
+    /// Validates, then stamps `updated_at` on every update (and both timestamps on insert
+    /// when unset), from one clock.
+    async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
+    where
+        C: ConnectionTrait,
+    {
+        self.validate()?;
+        let now = crate::clock::now();
+        if insert {
+            if self.created_at.is_not_set() {
+                self.created_at = Set(now);
+            }
+            if self.updated_at.is_not_set() {
+                self.updated_at = Set(now);
+            }
+        } else {
+            self.updated_at = Set(now);
+        }
+        Ok(self)
+    }
+}

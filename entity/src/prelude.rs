@@ -1,0 +1,12 @@
+//! Every entity under its PascalCase name, and [`CompetitorSource`].
+
+pub use crate::competitor_event::Entity as CompetitorEvent;
+pub use crate::competitor_market_odds::Entity as CompetitorMarketOdds;
+pub use crate::competitor_odds_snapshot::Entity as CompetitorOddsSnapshot;
+pub use crate::competitor_source::CompetitorSource;
+pub use crate::competitor_tournament::Entity as CompetitorTournament;
+pub use crate::event::Entity as Event;
+pub use crate::scrape_run::Entity as ScrapeRun;
+pub use crate::soft_delete::SoftDelete;
+pub use crate::sport::Entity as Sport;
+pub use crate::tournament::Entity as Tournament;
