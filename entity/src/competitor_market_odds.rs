@@ -75,7 +75,8 @@ impl Linked for ToCompetitorEvent {
 }
 
 impl ActiveModel {
-    /// Checks the values being written: lengths, a non-empty `betpawa_market_id`, finite
+    /// Checks the values being written: lengths, a non-empty `betpawa_market_id` and
+    /// `handicap_type` (no handicap is `None`, not an empty string), finite
     /// `line` and handicaps, outcome odds finite and at least 1.0.
     ///
     /// # Errors
@@ -85,7 +86,7 @@ impl ActiveModel {
         check.text("betpawa_market_id", &self.betpawa_market_id, 50, true)?;
         check.text("betpawa_market_name", &self.betpawa_market_name, 255, false)?;
         check.finite("line", &self.line)?;
-        check.optional_text("handicap_type", &self.handicap_type, 50, false)?;
+        check.optional_text("handicap_type", &self.handicap_type, 50, true)?;
         check.finite("handicap_home", &self.handicap_home)?;
         check.finite("handicap_away", &self.handicap_away)?;
         check.outcomes("outcomes", &self.outcomes)

@@ -119,6 +119,14 @@ db_test!(both, async fn a_non_finite_line_or_handicap_is_refused(db) {
     assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "handicap_away", Rule::NotFinite(_));
 });
 
+db_test!(both, async fn an_empty_handicap_type_is_refused(db) {
+    let (_, tournament) = setup(db).await;
+    let snapshot = snapshot_id(db, &tournament).await;
+    let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
+    model.handicap_type = Set(Some(String::new()));
+    assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "handicap_type", Rule::Empty);
+});
+
 db_test!(both, async fn odds_must_be_finite_and_at_least_one(db) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
