@@ -2,8 +2,10 @@
 //!
 //! - [`entity`]: the SeaORM entities of the competitor and base tables.
 //! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`).
+//! - [`store`]: what services call to store whole competitor palimpsests fast.
 
 #![warn(missing_docs)]
 
 pub use entity;
 pub use migration::Migrator;
+pub mod store;

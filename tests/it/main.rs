@@ -9,4 +9,5 @@ mod rules;
 mod schema;
 mod soft_delete;
 mod sql;
+mod store;
 mod validation;

@@ -1,0 +1,90 @@
+//! What PostgreSQL and SQLite need differently in the store, in one place.
+
+use sea_orm::sea_query::{ArrayType, Value};
+use sea_orm::{DbBackend, Statement};
+
+/// Bind parameters one statement may carry: PostgreSQL's protocol limit (u16), SQLite's
+/// `SQLITE_MAX_VARIABLE_NUMBER` (32766 since 3.32).
+fn max_binds(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::Sqlite => 32_766,
+        _ => 65_535,
+    }
+}
+
+/// Rows of `columns` bound values that fit in one statement.
+pub(crate) fn rows_per_statement(backend: DbBackend, columns: usize) -> usize {
+    (max_binds(backend) / columns.max(1)).max(1)
+}
+
+/// A statement from SQL written with `$1`, `$2`, ... placeholders, each used once and in
+/// order; SQLite gets `?` for each.
+pub(crate) fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            let mut out = String::with_capacity(sql.len());
+            let mut chars = sql.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                    while chars.peek().is_some_and(char::is_ascii_digit) {
+                        chars.next();
+                    }
+                    out.push('?');
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// `column IN (the given ids)` as one bound value, whatever the number of ids: a
+/// PostgreSQL array (`= ANY($n)`), or on SQLite a JSON array read by `json_each`.
+/// `placeholder` is the `$n` the fragment uses.
+pub(crate) fn in_ids(
+    backend: DbBackend,
+    column: &str,
+    placeholder: &str,
+    ids: &[i64],
+) -> (String, Value) {
+    match backend {
+        DbBackend::Sqlite => (
+            format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
+            Value::from(serde_json::json!(ids).to_string()),
+        ),
+        _ => (
+            format!("{column} = ANY({placeholder})"),
+            Value::Array(
+                ArrayType::BigInt,
+                Some(Box::new(ids.iter().map(|id| Value::from(*id)).collect())),
+            ),
+        ),
+    }
+}
+
+/// As [`in_ids`], for text keys.
+pub(crate) fn in_texts(
+    backend: DbBackend,
+    column: &str,
+    placeholder: &str,
+    texts: &[String],
+) -> (String, Value) {
+    match backend {
+        DbBackend::Sqlite => (
+            format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
+            Value::from(serde_json::json!(texts).to_string()),
+        ),
+        _ => (
+            format!("{column} = ANY({placeholder})"),
+            Value::Array(
+                ArrayType::String,
+                Some(Box::new(
+                    texts.iter().map(|t| Value::from(t.as_str())).collect(),
+                )),
+            ),
+        ),
+    }
+}

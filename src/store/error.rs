@@ -1,0 +1,113 @@
+//! [`StoreError`]: what a store operation can fail with.
+
+use entity::validation::ValidationError;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// Why a store operation wrote nothing.
+///
+/// Input errors name the row (its index in the batch) and the field or constraint;
+/// [`StoreError::Db`] carries any other database error unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Row `index` of the batch breaks a write rule of the entity crate.
+    #[error("row {index} of the batch: {error}")]
+    InvalidRow {
+        /// Position of the row in the batch (0-based).
+        index: usize,
+        /// The rule broken, naming table and field.
+        error: ValidationError,
+    },
+    /// A market of a snapshot breaks a write rule of the entity crate.
+    #[error(
+        "snapshot {snapshot}, market {market} (market {position} of the batch, 0-based): {error}"
+    )]
+    InvalidMarket {
+        /// Position of the snapshot in the batch (0-based).
+        snapshot: usize,
+        /// Position of the market within its snapshot (0-based).
+        market: usize,
+        /// Position of the market among all markets of the batch (0-based).
+        position: usize,
+        /// The rule broken, naming table and field.
+        error: ValidationError,
+    },
+    /// The same key appears twice in one batch; an upsert could not tell which row wins.
+    #[error("{field} {value:?} appears twice in the batch, at rows {first} and {second}")]
+    DuplicateInBatch {
+        /// The key field, e.g. `external_id`.
+        field: &'static str,
+        /// The duplicated value.
+        value: String,
+        /// Row of its first occurrence.
+        first: usize,
+        /// Row of its second occurrence.
+        second: usize,
+    },
+    /// `soft_delete_missing` was given an empty palimpsest.
+    #[error(
+        "refusing to soft-delete every {competitor} event: the palimpsest given is empty \
+         (an empty scrape is far likelier a failed one than a competitor with no events)"
+    )]
+    EmptyPalimpsest {
+        /// The competitor whose palimpsest was empty.
+        competitor: entity::CompetitorSource,
+    },
+    /// A row points at a row that does not exist (a foreign key constraint refused it).
+    #[error("foreign key violation{}: {message}", constraint_suffix(.constraint))]
+    ForeignKeyViolation {
+        /// The constraint's name, where the database reports it (PostgreSQL does).
+        constraint: Option<String>,
+        /// The database's message.
+        message: String,
+    },
+    /// A row repeats a unique key (a unique constraint refused it).
+    #[error("unique violation{}: {message}", constraint_suffix(.constraint))]
+    UniqueViolation {
+        /// The constraint's name, where the database reports it (PostgreSQL does).
+        constraint: Option<String>,
+        /// The database's message.
+        message: String,
+    },
+    /// Any other database error.
+    #[error(transparent)]
+    Db(DbErr),
+}
+
+fn constraint_suffix(constraint: &Option<String>) -> String {
+    constraint
+        .as_ref()
+        .map(|name| format!(" on {name}"))
+        .unwrap_or_default()
+}
+
+impl From<DbErr> for StoreError {
+    /// Classifies constraint violations; everything else stays a [`StoreError::Db`].
+    fn from(err: DbErr) -> Self {
+        let constraint = constraint_name(&err);
+        match err.sql_err() {
+            Some(SqlErr::ForeignKeyConstraintViolation(message)) => {
+                StoreError::ForeignKeyViolation {
+                    constraint,
+                    message,
+                }
+            }
+            Some(SqlErr::UniqueConstraintViolation(message)) => StoreError::UniqueViolation {
+                constraint,
+                message,
+            },
+            _ => StoreError::Db(err),
+        }
+    }
+}
+
+/// The violated constraint's name, which PostgreSQL reports and SQLite does not.
+fn constraint_name(err: &DbErr) -> Option<String> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
+        err
+    else {
+        return None;
+    };
+    let database = sqlx.as_database_error()?;
+    let postgres = database.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()?;
+    postgres.constraint().map(str::to_owned)
+}

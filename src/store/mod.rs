@@ -1,0 +1,34 @@
+//! What services call to store whole competitor palimpsests.
+//!
+//! Every function takes any connection: a pool (`DatabaseConnection`) or the caller's own
+//! `DatabaseTransaction`. Each logical write is one transaction (a savepoint inside the
+//! caller's), so a failure writes nothing. Input is checked with the entity crate's
+//! rules before anything is written, and errors name the row and the field
+//! ([`StoreError`]).
+//!
+//! A scrape cycle of one competitor:
+//! 1. [`upsert_tournaments`], then [`upsert_events`] with the returned tournament ids;
+//! 2. [`soft_delete_missing`] with the external ids of the whole palimpsest;
+//! 3. [`link_betpawa_events`] to match events to Betpawa's by SportRadar id;
+//! 4. [`write_snapshots`] with the odds of every event.
+//!
+//! Reads: [`latest_snapshots`], [`odds_history`]. Retention: [`purge_snapshots_before`],
+//! [`purge_deleted_before`].
+
+mod backend;
+mod copy;
+mod error;
+mod latest;
+mod link;
+mod retention;
+mod snapshots;
+mod upsert;
+
+pub use error::StoreError;
+pub use latest::{LatestSnapshot, OddsPoint, latest_snapshots, odds_history};
+pub use link::link_betpawa_events;
+pub use retention::{PurgedDeleted, PurgedSnapshots, purge_deleted_before, purge_snapshots_before};
+pub use snapshots::{NewMarket, NewSnapshot, write_snapshots};
+pub use upsert::{
+    EventUpsert, TournamentUpsert, soft_delete_missing, upsert_events, upsert_tournaments,
+};
