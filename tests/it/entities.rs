@@ -15,38 +15,54 @@ use crate::db_test;
 use crate::fixtures::*;
 use crate::sql::{execute, query_all};
 
-/// Every entity's table as the entity declares it, created in the schema `entity_check`
-/// beside the migrated `public` one, in FK order.
-async fn create_entity_tables(db: &sea_orm::DatabaseConnection) {
-    let schema = Schema::new(DbBackend::Postgres);
+/// The entities' own DDL (`Schema::create_table_from_entity`), in FK order.
+fn entity_tables(backend: DbBackend) -> Vec<sea_orm::sea_query::TableCreateStatement> {
+    let schema = Schema::new(backend);
+    vec![
+        schema.create_table_from_entity(Sport),
+        schema.create_table_from_entity(Tournament),
+        schema.create_table_from_entity(Event),
+        schema.create_table_from_entity(ScrapeRun),
+        schema.create_table_from_entity(CompetitorTournament),
+        schema.create_table_from_entity(CompetitorEvent),
+        schema.create_table_from_entity(CompetitorOddsSnapshot),
+        schema.create_table_from_entity(CompetitorMarketOdds),
+    ]
+}
+
+/// The entities' unique keys (`#[sea_orm(unique_key)]`), as indexes.
+fn entity_unique_keys(backend: DbBackend) -> Vec<sea_orm::sea_query::IndexCreateStatement> {
+    let schema = Schema::new(backend);
+    [
+        schema.create_index_from_entity(CompetitorTournament),
+        schema.create_index_from_entity(CompetitorEvent),
+    ]
+    .concat()
+}
+
+/// PostgreSQL: every entity's table created in the schema `entity_check` beside the
+/// migrated `public` one; returns the shapes of both.
+async fn postgres_shapes(db: &sea_orm::DatabaseConnection) -> (Vec<String>, Vec<String>) {
     let txn = db.begin().await.expect("begin");
     txn.execute_unprepared("CREATE SCHEMA entity_check; SET LOCAL search_path TO entity_check")
         .await
         .expect("schema");
-    macro_rules! create {
-        ($($entity:expr),*) => {$(
-            txn.execute(&schema.create_table_from_entity($entity)).await.expect("create table");
-            for index in schema.create_index_from_entity($entity) {
-                txn.execute(&index).await.expect("create index");
-            }
-        )*};
+    for table in entity_tables(DbBackend::Postgres) {
+        txn.execute(&table).await.expect("create table");
     }
-    create!(
-        Sport,
-        Tournament,
-        Event,
-        ScrapeRun,
-        CompetitorTournament,
-        CompetitorEvent,
-        CompetitorOddsSnapshot,
-        CompetitorMarketOdds
-    );
+    for index in entity_unique_keys(DbBackend::Postgres) {
+        txn.execute(&index).await.expect("create index");
+    }
     txn.commit().await.expect("commit");
+    (
+        postgres_table_shapes(db, "public").await,
+        postgres_table_shapes(db, "entity_check").await,
+    )
 }
 
 /// The shape of the tables in `schema`: columns (type, nullability), foreign keys
 /// (columns, target, ON DELETE) and unique keys (column sets), one line each.
-async fn table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -> Vec<String> {
+async fn postgres_table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -> Vec<String> {
     let sql = "
         SELECT c.relname || ' column ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
                || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END AS line
@@ -79,10 +95,56 @@ async fn table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -> Vec<Str
         .collect()
 }
 
-db_test!(postgres, async fn entities_match_the_migrated_tables(db) {
-    create_entity_tables(db).await;
-    let migrated = table_shapes(db, "public").await;
-    let declared = table_shapes(db, "entity_check").await;
+/// SQLite: every entity's table created in a second, in-memory database; returns the
+/// shapes of the migrated one and of that one.
+async fn sqlite_shapes(db: &sea_orm::DatabaseConnection) -> (Vec<String>, Vec<String>) {
+    let declared = crate::harness::connect("sqlite::memory:", 1).await;
+    for table in entity_tables(DbBackend::Sqlite) {
+        declared.execute(&table).await.expect("create table");
+    }
+    for index in entity_unique_keys(DbBackend::Sqlite) {
+        declared.execute(&index).await.expect("create index");
+    }
+    (
+        sqlite_table_shapes(db).await,
+        sqlite_table_shapes(&declared).await,
+    )
+}
+
+/// As [`postgres_table_shapes`], from SQLite's PRAGMAs. Declared types are compared as
+/// written except `bigint`, which SQLite stores exactly as `integer` (the migration
+/// declares the rowid aliases `integer`, the entity says `bigint` for an i64).
+async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    let sql = "
+        SELECT m.name || ' column ' || p.name || ' ' ||
+               CASE WHEN lower(p.type) = 'bigint' THEN 'integer' ELSE lower(p.type) END ||
+               CASE WHEN p.\"notnull\" THEN ' not null' ELSE ' null' END AS line
+        FROM sqlite_master m, pragma_table_info(m.name) p
+        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'seaql_migrations'
+        UNION ALL
+        SELECT m.name || ' fk (' || f.\"from\" || ') -> ' || f.\"table\" || ' on delete ' ||
+               lower(f.on_delete)
+        FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table'
+        UNION ALL
+        SELECT m.name || ' unique (' ||
+               (SELECT group_concat(name, ',') FROM
+                   (SELECT ii.name FROM pragma_index_info(il.name) ii ORDER BY ii.name)) || ')'
+        FROM sqlite_master m, pragma_index_list(m.name) il
+        WHERE m.type = 'table' AND il.\"unique\" AND il.origin <> 'pk'
+          AND m.name <> 'seaql_migrations'
+        ORDER BY 1";
+    query_all(db, sql, vec![])
+        .await
+        .iter()
+        .map(|row| row.try_get::<String>("", "line").expect("line"))
+        .collect()
+}
+
+db_test!(both, async fn entities_match_the_migrated_tables(db) {
+    let (migrated, declared) = match db.get_database_backend() {
+        DbBackend::Sqlite => sqlite_shapes(db).await,
+        _ => postgres_shapes(db).await,
+    };
     let missing: Vec<_> = migrated.iter().filter(|l| !declared.contains(l)).collect();
     let extra: Vec<_> = declared.iter().filter(|l| !migrated.contains(l)).collect();
     assert!(

@@ -63,6 +63,19 @@ impl TestDb {
         Self::postgres(test, None).await
     }
 
+    /// An empty SQLite database, for tests of the migrations themselves.
+    pub async fn empty_sqlite(test: &str) -> TestDb {
+        Self::sqlite(test).await
+    }
+
+    /// An empty database on `backend`.
+    pub async fn empty(backend: Backend, test: &str) -> TestDb {
+        match backend {
+            Backend::Postgres => Self::empty_postgres(test).await,
+            Backend::Sqlite => Self::empty_sqlite(test).await,
+        }
+    }
+
     fn url(&self) -> String {
         match self.backend {
             Backend::Postgres => with_database(&database_url(), &self.name),

@@ -9,5 +9,6 @@ mod rules;
 mod schema;
 mod soft_delete;
 mod sql;
+mod sqlite_schema;
 mod store;
 mod validation;

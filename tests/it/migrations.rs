@@ -4,7 +4,7 @@ use migration::{BASE_TABLES, COMPETITOR_TABLES, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sea_orm_migration::MigrationStatus;
 
-use crate::harness::TestDb;
+use crate::harness::{Backend, TestDb};
 use crate::schema::assert_reference_catalog;
 use crate::sql::{count, query_all};
 
@@ -187,4 +187,50 @@ async fn down_drops_empty_base_tables() {
     Migrator::down(&*db, None).await.expect("down all");
     assert_tables(&db, false, false).await;
     assert_eq!(count(&db, "seaql_migrations").await, 0);
+}
+
+/// The competitor migration fails on its last statement (a table already holds the name of
+/// the last planned index): its transaction leaves none of its tables behind, on either
+/// backend, and the next `up` applies it whole.
+async fn a_failing_migration_leaves_nothing_behind(backend: Backend) {
+    let db = TestDb::empty(backend, &format!("{}::failing_{backend:?}", module_path!())).await;
+    db.execute_unprepared("CREATE TABLE idx_competitor_market_odds_market (x integer)")
+        .await
+        .expect("the obstacle");
+    Migrator::up(&*db, None)
+        .await
+        .expect_err("the last CREATE INDEX fails");
+    assert_tables(&db, true, false).await;
+    assert_eq!(statuses(&db).await, names_with([true, false]));
+
+    db.execute_unprepared("DROP TABLE idx_competitor_market_odds_market")
+        .await
+        .expect("drop");
+    Migrator::up(&*db, None)
+        .await
+        .expect("up once the obstacle is gone");
+    assert_tables(&db, true, true).await;
+}
+
+#[tokio::test]
+async fn a_failing_migration_leaves_nothing_behind_on_postgres() {
+    a_failing_migration_leaves_nothing_behind(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_failing_migration_leaves_nothing_behind_on_sqlite() {
+    a_failing_migration_leaves_nothing_behind(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sqlite_migrator_round_trip() {
+    let db = TestDb::empty_sqlite(concat!(module_path!(), "::sqlite_round_trip")).await;
+    Migrator::up(&*db, None).await.expect("up");
+    assert_tables(&db, true, true).await;
+    Migrator::down(&*db, Some(1)).await.expect("down one step");
+    assert_tables(&db, true, false).await;
+    Migrator::reset(&*db).await.expect("reset");
+    assert_tables(&db, false, false).await;
+    Migrator::up(&*db, None).await.expect("up again");
+    assert_tables(&db, true, true).await;
 }

@@ -502,3 +502,31 @@ db_test!(both, async fn purging_deleted_rows_keeps_whatever_is_newer_or_active(d
     assert_eq!(count(db, "competitor_odds_snapshots").await, 2);
     assert_eq!(count(db, "competitor_market_odds").await, 6);
 });
+
+db_test!(both, async fn timestamps_written_by_default_and_by_the_crates_share_one_format(db) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 1).await;
+    store::write_snapshots(&**db, &round_of_snapshots(&events, 0, 1, at(0))).await.unwrap();
+    // A row another client writes, relying on the column defaults.
+    execute(db, "INSERT INTO scrape_runs (status) VALUES ($1)", vec!["pending".into()]).await.unwrap();
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return; // timestamptz has no text form to disagree on
+    }
+    let texts: Vec<String> = crate::sql::query_all(
+        db,
+        "SELECT created_at AS t FROM competitor_events UNION ALL SELECT updated_at FROM competitor_events \
+         UNION ALL SELECT captured_at FROM competitor_odds_snapshots UNION ALL SELECT started_at FROM scrape_runs",
+        vec![],
+    )
+    .await
+    .iter()
+    .map(|row| row.try_get("", "t").unwrap())
+    .collect();
+    assert_eq!(texts.len(), 4);
+    for text in &texts {
+        // 2026-11-26T14:42:12[.fff[fff]]+00:00: RFC 3339 in UTC, so text order is time order.
+        let (date_time, offset) = text.split_at(text.len() - 6);
+        assert_eq!(offset, "+00:00", "{text}");
+        assert_eq!(&date_time[10..11], "T", "{text}");
+        assert!(DateTime::parse_from_rfc3339(text).is_ok(), "{text}");
+    }
+});
