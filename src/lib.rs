@@ -7,5 +7,5 @@
 #![warn(missing_docs)]
 
 pub use entity;
-pub use migration::Migrator;
+pub use migration::{Migrator, MigratorTrait};
 pub mod store;
