@@ -4,7 +4,7 @@
 #   2. bench/sqlalchemy_write.py: the Python service's SQLAlchemy ORM write pattern
 #      (skipped, with a note, when `pip install -r bench/requirements.txt` was not run).
 # Each runs in a fresh database created here (needs psql). Arguments go to both, e.g.
-#   scripts/bench.sh --events 2000 --markets 60 --rounds 1
+#   scripts/bench.sh --events 2000 --markets 60 --rounds 1 [--in-transaction]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +25,18 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 DATABASE_URL="$server/competitor_bench_store" /usr/bin/time -f "peak_rss_kb=%M" \
   target/release/examples/bench_ingest "$@" 2>&1 | tee "$out"
-store_rate="$(sed -n 's/^store .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+store_rate="$(sed -n 's/^store[a-z_]* .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+
+# The SQLAlchemy script takes the size options only.
+py_args=()
+for arg in "$@"; do
+  [ "$arg" = "--in-transaction" ] || py_args+=("$arg")
+done
 
 if python3 -c 'import sqlalchemy, asyncpg' 2>/dev/null; then
   fresh competitor_bench_sqlalchemy
   DATABASE_URL="$server/competitor_bench_sqlalchemy" target/release/migration up >/dev/null
-  DATABASE_URL="$server/competitor_bench_sqlalchemy" python3 bench/sqlalchemy_write.py "$@" 2>/dev/null | tee "$out"
+  DATABASE_URL="$server/competitor_bench_sqlalchemy" python3 bench/sqlalchemy_write.py "${py_args[@]}" 2>/dev/null | tee "$out"
   sqlalchemy_rate="$(sed -n 's/^sqlalchemy .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
   awk -v s="$store_rate" -v p="$sqlalchemy_rate" 'BEGIN { printf "ratio_store_to_sqlalchemy=%.2f\n", s / p }'
   psql -q "$admin" -c "DROP DATABASE competitor_bench_sqlalchemy WITH (FORCE)" >/dev/null
