@@ -9,3 +9,8 @@
 pub use entity;
 pub use migration::{Migrator, MigratorTrait};
 pub mod store;
+
+/// The README's Rust example, compiled by `cargo test` so it stays true to the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
