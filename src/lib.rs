@@ -4,7 +4,7 @@
 //! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`).
 //! - [`store`]: what services call to store whole competitor palimpsests fast.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 pub use entity;
 pub use migration::{Migrator, MigratorTrait};

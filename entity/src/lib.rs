@@ -9,7 +9,7 @@
 //!
 //! Timestamps are `timestamptz`, read and written as [`chrono::DateTime<Utc>`](chrono::DateTime).
 
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 pub mod clock;
 pub mod competitor_event;

@@ -4,7 +4,7 @@
 //! or from code with [`Migrator::up`](MigratorTrait::up). Both migrations run inside one
 //! transaction each, on PostgreSQL and on SQLite.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 
 pub use sea_orm_migration::prelude::*;
 
