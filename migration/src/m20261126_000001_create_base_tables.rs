@@ -37,7 +37,8 @@ impl MigrationTrait for Migration {
             if manager.has_table(table).await? {
                 let rows = count_rows(manager, table).await?;
                 if rows > 0 {
-                    holding_rows.push(format!("`{table}` holds {rows} rows"));
+                    let plural = if rows == 1 { "" } else { "s" };
+                    holding_rows.push(format!("`{table}` holds {rows} row{plural}"));
                 }
             }
         }

@@ -161,10 +161,10 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped() {
         panic!("expected DbErr::Migration, got {err:?}")
     };
     for expected in [
-        "`events` holds 1 rows",
-        "`tournaments` holds 1 rows",
-        "`scrape_runs` holds 1 rows",
-        "`sports` holds 2 rows",
+        "`events` holds 1 row,",
+        "`tournaments` holds 1 row,",
+        "`scrape_runs` holds 1 row,",
+        "`sports` holds 2 rows;",
     ] {
         assert!(
             message.contains(expected),
