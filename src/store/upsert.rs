@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use entity::validation::ValidationError;
 use entity::{CompetitorSource, clock, competitor_event, competitor_tournament};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ConnectionTrait, EntityTrait, Set, TransactionSession, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Iterable, Set,
+    TransactionSession, TransactionTrait,
+};
 
 use super::backend::{in_texts, rows_per_statement, statement};
 use super::error::StoreError;
@@ -126,18 +129,7 @@ where
             Column::DeletedAt,
         ])
         .to_owned();
-    let chunk = rows_per_statement(db.get_database_backend(), 9);
-    let txn = db.begin().await?;
-    let mut ids = HashMap::with_capacity(rows.len());
-    for rows in rows.chunks(chunk) {
-        let written = competitor_tournament::Entity::insert_many(rows.iter().cloned())
-            .on_conflict(on_conflict.clone())
-            .exec_with_returning(&txn)
-            .await?;
-        ids.extend(written.into_iter().map(|row| (row.external_id, row.id)));
-    }
-    txn.commit().await?;
-    Ok(ids)
+    upsert_rows(db, rows, on_conflict, |row| (row.external_id, row.id)).await
 }
 
 /// Inserts new events, updates the mutable fields of existing ones, revives
@@ -177,15 +169,32 @@ where
             Column::DeletedAt,
         ])
         .to_owned();
-    let chunk = rows_per_statement(db.get_database_backend(), 11);
+    upsert_rows(db, rows, on_conflict, |row| (row.external_id, row.id)).await
+}
+
+/// Writes `rows` with `on_conflict` in statements sized under the bind-parameter limit,
+/// all in one transaction; returns `key` of every row written.
+async fn upsert_rows<C, A>(
+    db: &C,
+    rows: Vec<A>,
+    on_conflict: OnConflict,
+    key: impl Fn(<A::Entity as EntityTrait>::Model) -> (String, i32),
+) -> Result<HashMap<String, i32>, StoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+    A: ActiveModelTrait + Clone,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    let columns = <A::Entity as EntityTrait>::Column::iter().count();
+    let chunk = rows_per_statement(db.get_database_backend(), columns);
     let txn = db.begin().await?;
     let mut ids = HashMap::with_capacity(rows.len());
     for rows in rows.chunks(chunk) {
-        let written = competitor_event::Entity::insert_many(rows.iter().cloned())
+        let written = A::Entity::insert_many(rows.iter().cloned())
             .on_conflict(on_conflict.clone())
             .exec_with_returning(&txn)
             .await?;
-        ids.extend(written.into_iter().map(|row| (row.external_id, row.id)));
+        ids.extend(written.into_iter().map(&key));
     }
     txn.commit().await?;
     Ok(ids)
