@@ -31,6 +31,25 @@ pub struct PurgedDeleted {
 /// Rows per batch of [`purge_deleted_before`].
 const DELETED_PER_BATCH: usize = 1_000;
 
+/// Snapshots captured before `$1`, oldest first.
+const OLD_SNAPSHOTS: &str = "SELECT id FROM competitor_odds_snapshots WHERE captured_at < $1 \
+    ORDER BY captured_at, id LIMIT $2";
+
+/// Snapshots of events soft-deleted before `$1`.
+const SNAPSHOTS_OF_DELETED_EVENTS: &str = "SELECT s.id FROM competitor_odds_snapshots s \
+    JOIN competitor_events e ON e.id = s.competitor_event_id \
+    WHERE e.deleted_at < $1 ORDER BY s.id LIMIT $2";
+
+/// Events soft-deleted before `$1`.
+const DELETED_EVENTS: &str =
+    "SELECT id FROM competitor_events WHERE deleted_at < $1 ORDER BY id LIMIT $2";
+
+/// Tournaments soft-deleted before `$1` that hold no event any more.
+const EMPTY_DELETED_TOURNAMENTS: &str = "SELECT id FROM competitor_tournaments t \
+    WHERE deleted_at < $1 AND NOT EXISTS \
+        (SELECT 1 FROM competitor_events e WHERE e.tournament_id = t.id) \
+    ORDER BY id LIMIT $2";
+
 /// Deletes snapshots captured before `cutoff`, with their market odds, oldest first, in
 /// batches of `batch_size` snapshots (at least 1). Each batch is its own transaction, so
 /// writers wait for one batch at most.
@@ -46,21 +65,12 @@ pub async fn purge_snapshots_before<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let select = "SELECT id FROM competitor_odds_snapshots WHERE captured_at < $1 \
-                  ORDER BY captured_at, id LIMIT $2";
-    let mut purged = PurgedSnapshots::default();
-    loop {
-        let txn = db.begin().await?;
-        let ids = ids(&txn, select, cutoff, batch_size).await?;
-        if ids.is_empty() {
-            txn.commit().await?;
-            return Ok(purged);
-        }
-        let batch = delete_snapshots(&txn, &ids).await?;
-        txn.commit().await?;
-        purged.snapshots += batch.snapshots;
-        purged.market_odds += batch.market_odds;
-    }
+    let deleted =
+        purge_in_batches(db, OLD_SNAPSHOTS, cutoff, batch_size, Target::Snapshots).await?;
+    Ok(PurgedSnapshots {
+        snapshots: deleted.rows,
+        market_odds: deleted.market_odds,
+    })
 }
 
 /// Hard-deletes what was soft-deleted before `cutoff`: competitor events (with their
@@ -79,51 +89,87 @@ pub async fn purge_deleted_before<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    let odds = purge_in_batches(
+        db,
+        SNAPSHOTS_OF_DELETED_EVENTS,
+        cutoff,
+        DELETED_PER_BATCH,
+        Target::Snapshots,
+    )
+    .await?;
+    let events = purge_in_batches(
+        db,
+        DELETED_EVENTS,
+        cutoff,
+        DELETED_PER_BATCH,
+        Target::Table("competitor_events"),
+    )
+    .await?;
+    let tournaments = purge_in_batches(
+        db,
+        EMPTY_DELETED_TOURNAMENTS,
+        cutoff,
+        DELETED_PER_BATCH,
+        Target::Table("competitor_tournaments"),
+    )
+    .await?;
+    Ok(PurgedDeleted {
+        tournaments: tournaments.rows,
+        events: events.rows,
+        snapshots: odds.rows,
+        market_odds: odds.market_odds,
+    })
+}
+
+/// What one purge deletes by id.
+#[derive(Clone, Copy)]
+enum Target {
+    /// Snapshots and their market odds.
+    Snapshots,
+    /// Rows of a table (its dependants, if any are left, go by CASCADE).
+    Table(&'static str),
+}
+
+/// Rows one purge deleted: of its target table, and market odds with snapshots.
+#[derive(Default)]
+struct Deleted {
+    rows: u64,
+    market_odds: u64,
+}
+
+/// Deletes the ids `select` picks (`$1` the cutoff, `$2` the batch size), a batch per
+/// transaction, until it picks none.
+async fn purge_in_batches<C>(
+    db: &C,
+    select: &str,
+    cutoff: DateTime<Utc>,
+    batch_size: usize,
+    target: Target,
+) -> Result<Deleted, StoreError>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let backend = db.get_database_backend();
-    let mut purged = PurgedDeleted::default();
-
-    let snapshots_of_deleted = "SELECT s.id FROM competitor_odds_snapshots s \
-        JOIN competitor_events e ON e.id = s.competitor_event_id \
-        WHERE e.deleted_at < $1 ORDER BY s.id LIMIT $2";
+    let mut purged = Deleted::default();
     loop {
         let txn = db.begin().await?;
-        let ids = ids(&txn, snapshots_of_deleted, cutoff, DELETED_PER_BATCH).await?;
-        if ids.is_empty() {
-            txn.commit().await?;
-            break;
-        }
-        let batch = delete_snapshots(&txn, &ids).await?;
-        txn.commit().await?;
-        purged.snapshots += batch.snapshots;
-        purged.market_odds += batch.market_odds;
-    }
-
-    let deleted_events =
-        "SELECT id FROM competitor_events WHERE deleted_at < $1 ORDER BY id LIMIT $2";
-    loop {
-        let txn = db.begin().await?;
-        let ids = ids(&txn, deleted_events, cutoff, DELETED_PER_BATCH).await?;
-        if ids.is_empty() {
-            txn.commit().await?;
-            break;
-        }
-        purged.events += delete_where_id_in(&txn, backend, "competitor_events", &ids).await?;
-        txn.commit().await?;
-    }
-
-    let empty_deleted_tournaments = "SELECT id FROM competitor_tournaments t \
-        WHERE deleted_at < $1 AND NOT EXISTS \
-            (SELECT 1 FROM competitor_events e WHERE e.tournament_id = t.id) \
-        ORDER BY id LIMIT $2";
-    loop {
-        let txn = db.begin().await?;
-        let ids = ids(&txn, empty_deleted_tournaments, cutoff, DELETED_PER_BATCH).await?;
+        let ids = ids(&txn, select, cutoff, batch_size).await?;
         if ids.is_empty() {
             txn.commit().await?;
             return Ok(purged);
         }
-        purged.tournaments +=
-            delete_where_id_in(&txn, backend, "competitor_tournaments", &ids).await?;
+        match target {
+            Target::Snapshots => {
+                purged.market_odds +=
+                    delete_where(&txn, backend, "competitor_market_odds", "snapshot_id", &ids)
+                        .await?;
+                purged.rows +=
+                    delete_where(&txn, backend, "competitor_odds_snapshots", "id", &ids).await?;
+            }
+            Target::Table(table) => {
+                purged.rows += delete_where(&txn, backend, table, "id", &ids).await?;
+            }
+        }
         txn.commit().await?;
     }
 }
@@ -150,31 +196,6 @@ async fn ids<C: ConnectionTrait>(
                 .map_err(StoreError::from)
         })
         .collect()
-}
-
-/// Deletes the snapshots `ids` and their market odds (explicitly, to count them; the
-/// CASCADE would remove them as well).
-async fn delete_snapshots<C: ConnectionTrait>(
-    db: &C,
-    ids: &[i64],
-) -> Result<PurgedSnapshots, StoreError> {
-    let backend = db.get_database_backend();
-    let market_odds =
-        delete_where(db, backend, "competitor_market_odds", "snapshot_id", ids).await?;
-    let snapshots = delete_where_id_in(db, backend, "competitor_odds_snapshots", ids).await?;
-    Ok(PurgedSnapshots {
-        snapshots,
-        market_odds,
-    })
-}
-
-async fn delete_where_id_in<C: ConnectionTrait>(
-    db: &C,
-    backend: DbBackend,
-    table: &str,
-    ids: &[i64],
-) -> Result<u64, StoreError> {
-    delete_where(db, backend, table, "id", ids).await
 }
 
 async fn delete_where<C: ConnectionTrait>(
