@@ -3,9 +3,10 @@
 //! their definitions; indexes with their columns and predicates).
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::DatabaseConnection;
 
 use crate::harness::TestDb;
+use crate::sql::{assert_lines, lines};
 
 /// `table.column type [NOT NULL] [DEFAULT expr]`, in table and column order.
 const EXPECTED_COLUMNS: &[&str] = &[
@@ -154,41 +155,15 @@ const INDEXES_SQL: &str = "\
     WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' \
     ORDER BY indexname";
 
-async fn lines(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect(sql)
-        .iter()
-        .map(|row| row.try_get::<String>("", "line").expect("line"))
-        .collect()
-}
-
-/// Fails with the lines missing from, and the lines extra to, the expectation.
-fn assert_same(what: &str, actual: &[String], expected: &[&str]) {
-    let missing: Vec<&&str> = expected
-        .iter()
-        .filter(|e| !actual.iter().any(|a| a == **e))
-        .collect();
-    let extra: Vec<&String> = actual
-        .iter()
-        .filter(|a| !expected.contains(&a.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{what} differ from the reference catalog\nmissing: {missing:#?}\nextra: {extra:#?}"
-    );
-    assert_eq!(actual, expected, "{what}: same lines, other order");
-}
-
 /// The catalog of `db`'s public schema against the reference.
 pub async fn assert_reference_catalog(db: &DatabaseConnection) {
-    assert_same("columns", &lines(db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
-    assert_same(
+    assert_lines("columns", &lines(db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
+    assert_lines(
         "constraints",
         &lines(db, CONSTRAINTS_SQL).await,
         EXPECTED_CONSTRAINTS,
     );
-    assert_same("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
+    assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
 }
 
 #[tokio::test]

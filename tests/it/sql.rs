@@ -70,3 +70,29 @@ pub async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i
 pub async fn count(db: &DatabaseConnection, table: &str) -> i64 {
     scalar(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![]).await
 }
+
+/// The `line` column of every row `sql` returns.
+pub async fn lines(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    query_all(db, sql, vec![])
+        .await
+        .iter()
+        .map(|row| row.try_get::<String>("", "line").expect("line"))
+        .collect()
+}
+
+/// Fails with the lines missing from, and the lines extra to, `expected`, then on order.
+pub fn assert_lines(what: &str, actual: &[String], expected: &[&str]) {
+    let missing: Vec<&&str> = expected
+        .iter()
+        .filter(|e| !actual.iter().any(|a| a == **e))
+        .collect();
+    let extra: Vec<&String> = actual
+        .iter()
+        .filter(|a| !expected.contains(&a.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what} differ from the expected schema\nmissing: {missing:#?}\nextra: {extra:#?}"
+    );
+    assert_eq!(actual, expected, "{what}: same lines, other order");
+}

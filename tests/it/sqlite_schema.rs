@@ -3,10 +3,9 @@
 //! planned indexes with their partial predicates, read through `sqlite_master` and PRAGMAs.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::DatabaseConnection;
 
 use crate::harness::TestDb;
-use crate::sql::query_all;
+use crate::sql::{assert_lines, lines};
 
 /// `table.column type [NOT NULL] [DEFAULT expr] [PRIMARY KEY]` (`PRAGMA table_info`).
 const EXPECTED_COLUMNS: &[&str] = &[
@@ -167,46 +166,22 @@ const UNIQUE_KEYS_SQL: &str = "\
 const INDEXES_SQL: &str =
     "SELECT sql AS line FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name";
 
-pub async fn lines(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-    query_all(db, sql, vec![])
-        .await
-        .iter()
-        .map(|row| row.try_get::<String>("", "line").expect("line"))
-        .collect()
-}
-
-fn assert_same(what: &str, actual: &[String], expected: &[&str]) {
-    let missing: Vec<&&str> = expected
-        .iter()
-        .filter(|e| !actual.iter().any(|a| a == **e))
-        .collect();
-    let extra: Vec<&String> = actual
-        .iter()
-        .filter(|a| !expected.contains(&a.as_str()))
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "SQLite {what} differ from the expected schema\nmissing: {missing:#?}\nextra: {extra:#?}"
-    );
-    assert_eq!(actual, expected, "{what}: same lines, other order");
-}
-
 #[tokio::test]
 async fn up_on_an_empty_sqlite_database_produces_the_expected_schema() {
     let db = TestDb::empty_sqlite(concat!(module_path!(), "::up_on_empty")).await;
     Migrator::up(&*db, None).await.expect("up");
-    assert_same("columns", &lines(&db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
-    assert_same(
+    assert_lines("columns", &lines(&db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
+    assert_lines(
         "foreign keys",
         &lines(&db, FOREIGN_KEYS_SQL).await,
         EXPECTED_FOREIGN_KEYS,
     );
-    assert_same(
+    assert_lines(
         "unique keys",
         &lines(&db, UNIQUE_KEYS_SQL).await,
         EXPECTED_UNIQUE_KEYS,
     );
-    assert_same("indexes", &lines(&db, INDEXES_SQL).await, EXPECTED_INDEXES);
+    assert_lines("indexes", &lines(&db, INDEXES_SQL).await, EXPECTED_INDEXES);
     for (table, names) in EXPECTED_NAMED_CONSTRAINTS {
         let sql = format!(
             "SELECT sql AS line FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
