@@ -50,19 +50,19 @@ pub(crate) fn in_ids(
     placeholder: &str,
     ids: &[i64],
 ) -> (String, Value) {
-    match backend {
-        DbBackend::Sqlite => (
-            format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
-            Value::from(serde_json::json!(ids).to_string()),
-        ),
-        _ => (
-            format!("{column} = ANY({placeholder})"),
-            Value::Array(
-                ArrayType::BigInt,
-                Some(Box::new(ids.iter().map(|id| Value::from(*id)).collect())),
-            ),
-        ),
-    }
+    let array = || {
+        (
+            ArrayType::BigInt,
+            ids.iter().map(|id| Value::from(*id)).collect(),
+        )
+    };
+    in_list(
+        backend,
+        column,
+        placeholder,
+        || serde_json::json!(ids),
+        array,
+    )
 }
 
 /// As [`in_ids`], for text keys.
@@ -72,19 +72,41 @@ pub(crate) fn in_texts(
     placeholder: &str,
     texts: &[String],
 ) -> (String, Value) {
+    let array = || {
+        (
+            ArrayType::String,
+            texts.iter().map(|t| Value::from(t.as_str())).collect(),
+        )
+    };
+    in_list(
+        backend,
+        column,
+        placeholder,
+        || serde_json::json!(texts),
+        array,
+    )
+}
+
+/// The list as a JSON array for SQLite or a typed array for PostgreSQL, each built only
+/// for its backend.
+fn in_list(
+    backend: DbBackend,
+    column: &str,
+    placeholder: &str,
+    json: impl FnOnce() -> serde_json::Value,
+    array: impl FnOnce() -> (ArrayType, Vec<Value>),
+) -> (String, Value) {
     match backend {
         DbBackend::Sqlite => (
             format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
-            Value::from(serde_json::json!(texts).to_string()),
+            Value::from(json().to_string()),
         ),
-        _ => (
-            format!("{column} = ANY({placeholder})"),
-            Value::Array(
-                ArrayType::String,
-                Some(Box::new(
-                    texts.iter().map(|t| Value::from(t.as_str())).collect(),
-                )),
-            ),
-        ),
+        _ => {
+            let (ty, values) = array();
+            (
+                format!("{column} = ANY({placeholder})"),
+                Value::Array(ty, Some(Box::new(values))),
+            )
+        }
     }
 }

@@ -13,7 +13,7 @@ use sea_orm::sqlx::{self, PgPool};
 use sea_orm::{DbErr, RuntimeErr};
 
 use super::error::StoreError;
-use super::snapshots::NewSnapshot;
+use super::snapshots::{ALLOCATE_SNAPSHOT_IDS, NewSnapshot};
 
 /// Bytes of COPY data buffered before they are sent.
 const SEND_AT: usize = 1 << 20;
@@ -25,14 +25,11 @@ pub(super) async fn write_snapshots(
     snapshots: &[NewSnapshot],
 ) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT nextval(pg_get_serial_sequence('competitor_odds_snapshots', 'id')) \
-         FROM generate_series(1, $1) ORDER BY 1",
-    )
-    .bind(snapshots.len() as i64)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db_err)?;
+    let ids: Vec<i64> = sqlx::query_scalar(ALLOCATE_SNAPSHOT_IDS)
+        .bind(snapshots.len() as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_err)?;
 
     let mut copy = tx
         .copy_in_raw(

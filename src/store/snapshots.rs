@@ -149,23 +149,26 @@ fn snapshot_model(new: &NewSnapshot) -> competitor_odds_snapshot::ActiveModel {
     }
 }
 
-/// `n` ids from the snapshots' sequence: the ids are known before the rows are written,
-/// so markets can name their snapshot without relying on the order of `RETURNING`.
+/// `$1` ids from the snapshots' sequence, ascending (PostgreSQL; both write paths use it):
+/// the ids are known before the rows are written, so markets can name their snapshot
+/// without relying on the order of `RETURNING`.
+pub(super) const ALLOCATE_SNAPSHOT_IDS: &str = "SELECT nextval(pg_get_serial_sequence('competitor_odds_snapshots', 'id')) AS id \
+     FROM generate_series(1, $1) ORDER BY 1";
+
 async fn allocate_snapshot_ids<C: ConnectionTrait>(
     txn: &C,
     n: usize,
 ) -> Result<Vec<i64>, StoreError> {
-    let sql = "SELECT nextval(pg_get_serial_sequence('competitor_odds_snapshots', 'id')) AS id \
-               FROM generate_series(1, $1)";
     let rows = txn
-        .query_all_raw(statement(DbBackend::Postgres, sql, vec![(n as i64).into()]))
+        .query_all_raw(statement(
+            DbBackend::Postgres,
+            ALLOCATE_SNAPSHOT_IDS,
+            vec![(n as i64).into()],
+        ))
         .await?;
-    let mut ids = rows
-        .iter()
-        .map(|row| row.try_get::<i64>("", "id"))
-        .collect::<Result<Vec<_>, _>>()?;
-    ids.sort_unstable();
-    Ok(ids)
+    rows.iter()
+        .map(|row| row.try_get::<i64>("", "id").map_err(StoreError::from))
+        .collect()
 }
 
 async fn insert_snapshots_with_ids<C: ConnectionTrait>(
