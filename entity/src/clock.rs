@@ -1,4 +1,4 @@
-//! The one clock the crates write timestamps with.
+//! The one clock the crates write timestamps with, and the precision they store.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 
@@ -9,7 +9,12 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 /// the tournament's exact `deleted_at`). On SQLite the value is stored as RFC 3339 text in
 /// UTC, whose text order is its time order.
 pub fn now() -> DateTime<Utc> {
-    let now = Utc::now();
-    now.duration_trunc(TimeDelta::microseconds(1))
-        .unwrap_or(now)
+    truncate_to_micros(Utc::now())
+}
+
+/// `at` truncated to whole microseconds, the precision every timestamp is stored with:
+/// PostgreSQL's, and the store's on SQLite too, so every backend and write path stores
+/// the same value.
+pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
 }

@@ -1,8 +1,9 @@
 //! `competitor_events`: a competitor's events, soft-deletable, linked to Betpawa's events
 //! by SportRadar id.
 
-use sea_orm::Set;
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{LockType, Order, Query, UpdateStatement};
+use sea_orm::{Condition, DbBackend, ExprTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use crate::competitor_source::CompetitorSource;
@@ -114,6 +115,32 @@ impl Linked for ToSport {
     }
 }
 
+impl Entity {
+    /// An `UPDATE` of the events matching `condition` (its `SET` values still to add)
+    /// that takes their row locks in key order: `source`, then `external_id`, compared
+    /// byte-wise (`COLLATE "C"`).
+    ///
+    /// Every writer of this workspace locks competitor events in that order (the store's
+    /// upserts write their rows sorted the same way), so concurrent scrape cycles,
+    /// linking and soft deletes wait for one another instead of deadlocking. A plain
+    /// `UPDATE` would lock rows in table order. The locks are `FOR NO KEY UPDATE`, which
+    /// do not block the key-share locks that snapshot inserts take through their foreign
+    /// key. On SQLite, which locks the whole database, it is a plain `UPDATE`.
+    pub fn update_in_key_order(backend: DbBackend, condition: Condition) -> UpdateStatement {
+        let mut rows = Query::select();
+        rows.column(Column::Id).from(Entity).cond_where(condition);
+        if backend == DbBackend::Postgres {
+            rows.order_by_expr(Expr::cust(r#""source" COLLATE "C""#), Order::Asc)
+                .order_by_expr(Expr::cust(r#""external_id" COLLATE "C""#), Order::Asc)
+                .lock(LockType::NoKeyUpdate);
+        }
+        Query::update()
+            .table(Entity)
+            .and_where(Expr::col(Column::Id).in_subquery(rows))
+            .to_owned()
+    }
+}
+
 impl Model {
     /// `true` while the event is soft-deleted.
     pub fn is_deleted(&self) -> bool {
@@ -122,8 +149,8 @@ impl Model {
 }
 
 impl ActiveModel {
-    /// Checks the values being written: lengths of every string, non-empty `name`,
-    /// `external_id` and `sportradar_id`.
+    /// Checks the values being written: lengths of every string, no NUL character,
+    /// non-empty `name`, `external_id` and `sportradar_id`, timestamps in years 1..=9999.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the first field that breaks a rule.
@@ -133,7 +160,11 @@ impl ActiveModel {
         check.text("home_team", &self.home_team, 255, false)?;
         check.text("away_team", &self.away_team, 255, false)?;
         check.text("external_id", &self.external_id, 100, true)?;
-        check.text("sportradar_id", &self.sportradar_id, 100, true)
+        check.text("sportradar_id", &self.sportradar_id, 100, true)?;
+        check.timestamp("kickoff", &self.kickoff)?;
+        check.timestamp("created_at", &self.created_at)?;
+        check.timestamp("updated_at", &self.updated_at)?;
+        check.optional_timestamp("deleted_at", &self.deleted_at)
     }
 }
 

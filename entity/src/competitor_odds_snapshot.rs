@@ -4,6 +4,8 @@ use sea_orm::Set;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::validation::{Checker, ValidationError};
+
 /// One capture of a competitor event's odds; its markets are
 /// [`competitor_market_odds`](super::competitor_market_odds) rows.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
@@ -68,12 +70,23 @@ impl Related<super::competitor_market_odds::Entity> for Entity {
     }
 }
 
+impl ActiveModel {
+    /// Checks the values being written: `captured_at` in years 1..=9999.
+    ///
+    /// # Errors
+    /// A [`ValidationError`] naming the field that breaks a rule.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        Checker::new("competitor_odds_snapshots").timestamp("captured_at", &self.captured_at)
+    }
+}
+
 #[async_trait::async_trait]
 impl ActiveModelBehavior for ActiveModel {
     async fn before_save<C>(mut self, _db: &C, insert: bool) -> Result<Self, DbErr>
     where
         C: ConnectionTrait,
     {
+        self.validate()?;
         if insert && self.captured_at.is_not_set() {
             self.captured_at = Set(crate::clock::now());
         }

@@ -52,6 +52,16 @@ pub enum CompetitorSource {
     Bet9ja,
 }
 
+impl CompetitorSource {
+    /// The stored string, `sportybet` or `bet9ja`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompetitorSource::Sportybet => "sportybet",
+            CompetitorSource::Bet9ja => "bet9ja",
+        }
+    }
+}
+
 /// A name that is not a [`CompetitorSource`]; carries the name it was given.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown competitor source `{0}` (expected sportybet or bet9ja)")]

@@ -147,8 +147,9 @@ where
 }
 
 impl ActiveModel {
-    /// Checks the values being written: lengths of every string, non-empty `name`,
-    /// `external_id` and `sportradar_id`, `country_iso` of three ASCII capitals.
+    /// Checks the values being written: lengths of every string, no NUL character,
+    /// non-empty `name`, `external_id` and `sportradar_id`, `country_iso` of three ASCII
+    /// capitals, timestamps in years 1..=9999.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the first field that breaks a rule.
@@ -158,7 +159,9 @@ impl ActiveModel {
         check.optional_text("country_raw", &self.country_raw, 100, false)?;
         check.country_iso("country_iso", &self.country_iso)?;
         check.text("external_id", &self.external_id, 100, true)?;
-        check.optional_text("sportradar_id", &self.sportradar_id, 100, true)
+        check.optional_text("sportradar_id", &self.sportradar_id, 100, true)?;
+        check.timestamp("created_at", &self.created_at)?;
+        check.optional_timestamp("deleted_at", &self.deleted_at)
     }
 }
 

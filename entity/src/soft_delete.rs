@@ -7,7 +7,7 @@
 //! transaction, and restoring the tournament restores exactly those events.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::{TransactionSession, TransactionTrait, sea_query::Expr};
+use sea_orm::{Condition, TransactionSession, TransactionTrait, sea_query::Expr};
 
 use crate::{clock, competitor_event, competitor_tournament};
 
@@ -109,13 +109,16 @@ impl SoftDelete for competitor_tournament::Entity {
             .rows_affected
             > 0;
         if changed {
-            competitor_event::Entity::update_many()
-                .col_expr(Event::DeletedAt, Expr::value(now))
-                .col_expr(Event::UpdatedAt, Expr::value(now))
-                .filter(Event::TournamentId.eq(id))
-                .filter(Event::DeletedAt.is_null())
-                .exec(&txn)
-                .await?;
+            let events = competitor_event::Entity::update_in_key_order(
+                txn.get_database_backend(),
+                Condition::all()
+                    .add(Event::TournamentId.eq(id))
+                    .add(Event::DeletedAt.is_null()),
+            )
+            .value(Event::DeletedAt, now)
+            .value(Event::UpdatedAt, now)
+            .to_owned();
+            txn.execute(&events).await?;
         }
         txn.commit().await?;
         Ok(changed)
@@ -152,13 +155,16 @@ impl SoftDelete for competitor_tournament::Entity {
             .rows_affected
             > 0;
         if changed {
-            competitor_event::Entity::update_many()
-                .col_expr(Event::DeletedAt, Expr::value(Option::<DateTimeUtc>::None))
-                .col_expr(Event::UpdatedAt, Expr::value(clock::now()))
-                .filter(Event::TournamentId.eq(id))
-                .filter(Event::DeletedAt.eq(deleted_at))
-                .exec(&txn)
-                .await?;
+            let events = competitor_event::Entity::update_in_key_order(
+                txn.get_database_backend(),
+                Condition::all()
+                    .add(Event::TournamentId.eq(id))
+                    .add(Event::DeletedAt.eq(deleted_at)),
+            )
+            .value(Event::DeletedAt, Option::<DateTimeUtc>::None)
+            .value(Event::UpdatedAt, clock::now())
+            .to_owned();
+            txn.execute(&events).await?;
         }
         txn.commit().await?;
         Ok(changed)

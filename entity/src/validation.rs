@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{ActiveValue, DbErr};
 
 use crate::outcome::Outcomes;
@@ -28,6 +29,14 @@ pub struct ValidationError {
 pub enum Rule {
     /// The value must not be empty.
     Empty,
+    /// Text must not hold a NUL character (`\0`): PostgreSQL's text types cannot store it.
+    NulCharacter {
+        /// Position of the first NUL, in characters.
+        at: usize,
+    },
+    /// A timestamp's year must lie in 1..=9999: the range RFC 3339 text (SQLite's form,
+    /// and COPY's) can express, so every backend accepts the same instants.
+    YearOutOfRange(i32),
     /// The value has more characters than its `varchar(max)` column holds.
     TooLong {
         /// The column's length.
@@ -52,6 +61,12 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::Empty => write!(f, "must not be empty"),
+            Rule::NulCharacter { at } => {
+                write!(f, "holds a NUL character (\\0) at position {at}")
+            }
+            Rule::YearOutOfRange(year) => {
+                write!(f, "has the year {year}; years must lie in 1..=9999")
+            }
             Rule::TooLong { max, len } => {
                 write!(
                     f,
@@ -135,6 +150,9 @@ impl Checker {
         if non_empty && text.trim().is_empty() {
             return self.fail(field, Rule::Empty);
         }
+        if let Some(at) = text.chars().position(|c| c == '\0') {
+            return self.fail(field, Rule::NulCharacter { at });
+        }
         let len = text.chars().count();
         if len > max {
             return self.fail(field, Rule::TooLong { max, len });
@@ -155,6 +173,39 @@ impl Checker {
                 self.fail(field, Rule::NotCountryIso(code.clone()))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// A year in 1..=9999, when set.
+    pub(crate) fn timestamp(
+        &self,
+        field: &'static str,
+        value: &ActiveValue<DateTime<Utc>>,
+    ) -> Result<(), ValidationError> {
+        match written(value) {
+            Some(at) => self.year(field, at),
+            None => Ok(()),
+        }
+    }
+
+    /// As [`Checker::timestamp`] for a nullable column; `None` passes.
+    pub(crate) fn optional_timestamp(
+        &self,
+        field: &'static str,
+        value: &ActiveValue<Option<DateTime<Utc>>>,
+    ) -> Result<(), ValidationError> {
+        match written(value) {
+            Some(Some(at)) => self.year(field, at),
+            _ => Ok(()),
+        }
+    }
+
+    fn year(&self, field: &'static str, at: &DateTime<Utc>) -> Result<(), ValidationError> {
+        let year = at.year();
+        if (1..=9999).contains(&year) {
+            Ok(())
+        } else {
+            self.fail(field, Rule::YearOutOfRange(year))
         }
     }
 
