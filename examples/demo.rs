@@ -319,11 +319,11 @@ async fn store_palimpsest(
     let tournament_ids = store::upsert_tournaments(db, &tournaments).await?;
 
     let mut events = Vec::new();
-    for t in &palimpsest.tournaments {
+    for (t, &tournament_id) in palimpsest.tournaments.iter().zip(&tournament_ids) {
         for e in &t.events {
             events.push(EventUpsert {
                 source: palimpsest.source,
-                tournament_id: tournament_ids[&t.external_id],
+                tournament_id,
                 name: e.name.clone(),
                 home_team: e.home_team.clone(),
                 away_team: e.away_team.clone(),
@@ -336,7 +336,7 @@ async fn store_palimpsest(
     let event_ids = store::upsert_events(db, &events).await?;
     let seen: Vec<String> = events.into_iter().map(|e| e.external_id).collect();
     store::soft_delete_missing(db, palimpsest.source, &seen).await?;
-    Ok(event_ids)
+    Ok(seen.into_iter().zip(event_ids).collect())
 }
 
 /// Writes the rounds not stored yet; returns (snapshots written, snapshots already there).

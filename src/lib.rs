@@ -9,6 +9,8 @@
 pub use entity;
 pub use migration::{Migrator, MigratorTrait};
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The README's Rust example, compiled by `cargo test` so it stays true to the API.
 #[cfg(doctest)]

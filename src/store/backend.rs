@@ -1,6 +1,6 @@
 //! What PostgreSQL and SQLite need differently in the store, in one place.
 
-use sea_orm::sea_query::{ArrayType, Value};
+use sea_orm::sea_query::{ArrayType, Expr, Value};
 use sea_orm::{DbBackend, Statement};
 
 /// Bind parameters one statement may carry: PostgreSQL's protocol limit (u16), SQLite's
@@ -85,6 +85,26 @@ pub(crate) fn in_texts(
         || serde_json::json!(texts),
         array,
     )
+}
+
+/// [`in_ids`] as a sea-query expression.
+pub(crate) fn is_in_ids(backend: DbBackend, column: &str, ids: &[i64]) -> Expr {
+    let (condition, list) = in_ids(backend, column, placeholder(backend), ids);
+    Expr::cust_with_values(condition, [list])
+}
+
+/// [`in_texts`] as a sea-query expression.
+pub(crate) fn is_in_texts(backend: DbBackend, column: &str, texts: &[String]) -> Expr {
+    let (condition, list) = in_texts(backend, column, placeholder(backend), texts);
+    Expr::cust_with_values(condition, [list])
+}
+
+/// The placeholder of a sea-query custom expression's one value.
+fn placeholder(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Sqlite => "?",
+        _ => "$1",
+    }
 }
 
 /// The list as a JSON array for SQLite or a typed array for PostgreSQL, each built only

@@ -32,13 +32,13 @@ pub enum StoreError {
         error: ValidationError,
     },
     /// The same key appears twice in one batch; an upsert could not tell which row wins.
-    #[error("{field} {value:?} appears twice in the batch, at rows {first} and {second}")]
+    #[error("{key} {value} appears twice in the batch, at rows {first} and {second}")]
     DuplicateInBatch {
-        /// The key field, e.g. `external_id`.
-        field: &'static str,
-        /// The duplicated value.
+        /// The key's columns, e.g. `(source, external_id)`.
+        key: &'static str,
+        /// The duplicated value, e.g. `(sportybet, 61300417)`.
         value: String,
-        /// Row of its first occurrence.
+        /// Row of its first occurrence (0-based).
         first: usize,
         /// Row of its second occurrence.
         second: usize,
@@ -67,6 +67,18 @@ pub enum StoreError {
         constraint: Option<String>,
         /// The database's message.
         message: String,
+    },
+    /// The database refused the write for lock contention on every one of `attempts`
+    /// attempts: a deadlock (`40P01`), a serialization failure (`40001`) or, on SQLite, a
+    /// database that stayed busy. Each attempt was rolled back whole, so nothing was
+    /// written; the call can be repeated later. The store's own calls take their locks in
+    /// one order and do not deadlock one another: this comes from other clients' locks.
+    #[error("refused for lock contention {attempts} times, nothing written: {last}")]
+    Contention {
+        /// Attempts made, [`ATTEMPTS`](super::ATTEMPTS).
+        attempts: u32,
+        /// The last refusal.
+        last: DbErr,
     },
     /// Any other database error.
     #[error(transparent)]

@@ -1,37 +1,49 @@
 //! Linking competitor events to Betpawa events by SportRadar id.
 
-use entity::clock;
-use sea_orm::ConnectionTrait;
+use entity::{clock, competitor_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{Condition, ConnectionTrait, TransactionSession, TransactionTrait};
 
-use super::backend::statement;
 use super::error::StoreError;
+use super::retry::retrying;
+
+/// The Betpawa event with the competitor event's SportRadar id (`events.sportradar_id` is
+/// unique, so at most one).
+const BETPAWA_EVENT: &str = "(SELECT e.id FROM events e \
+    WHERE e.sportradar_id = competitor_events.sportradar_id)";
 
 /// Sets `betpawa_event_id` on every competitor event whose `sportradar_id` matches a
 /// Betpawa `events.sportradar_id`, clears the link where the ids no longer match (the
 /// Betpawa event changed its SportRadar id or is gone), and moves `updated_at` of the
 /// rows it changes. Returns how many rows changed.
 ///
-/// One statement, so it is atomic on its own; rows already linked correctly are not
-/// written. `events.sportradar_id` is unique, so each competitor event matches at most
-/// one Betpawa event.
+/// One statement, in its own transaction (a savepoint inside the caller's); rows already
+/// linked correctly are not written. It locks the rows it changes in the store's key
+/// order (see [`competitor_event::Entity::update_in_key_order`]), so it runs beside
+/// upserts of both competitors without deadlocking them; a run refused for lock
+/// contention anyway is retried a few times.
 ///
 /// # Errors
-/// [`StoreError::Db`] for database errors; nothing is changed then.
+/// [`StoreError::Contention`] when every attempt was refused for lock contention;
+/// [`StoreError::Db`] for other database errors; nothing is changed then.
 pub async fn link_betpawa_events<C>(db: &C) -> Result<u64, StoreError>
 where
-    C: ConnectionTrait,
+    C: ConnectionTrait + TransactionTrait,
 {
+    use competitor_event::Column;
     // `IS DISTINCT FROM` is NULL-safe on both backends (SQLite since 3.39).
-    const LINK: &str = "\
-        UPDATE competitor_events SET \
-            betpawa_event_id = (SELECT e.id FROM events e \
-                                WHERE e.sportradar_id = competitor_events.sportradar_id), \
-            updated_at = $1 \
-        WHERE betpawa_event_id IS DISTINCT FROM \
-            (SELECT e.id FROM events e WHERE e.sportradar_id = competitor_events.sportradar_id)";
-    let backend = db.get_database_backend();
-    let result = db
-        .execute_raw(statement(backend, LINK, vec![clock::now().into()]))
-        .await?;
-    Ok(result.rows_affected())
+    let stale = Condition::all().add(Expr::cust(format!(
+        "betpawa_event_id IS DISTINCT FROM {BETPAWA_EVENT}"
+    )));
+    let link = competitor_event::Entity::update_in_key_order(db.get_database_backend(), stale)
+        .value(Column::BetpawaEventId, Expr::cust(BETPAWA_EVENT))
+        .value(Column::UpdatedAt, clock::now())
+        .to_owned();
+    retrying(|| async {
+        let txn = db.begin().await?;
+        let changed = txn.execute(&link).await?.rows_affected();
+        txn.commit().await?;
+        Ok(changed)
+    })
+    .await
 }

@@ -1,10 +1,16 @@
 //! What services call to store whole competitor palimpsests.
 //!
-//! Every function takes any connection: a pool (`DatabaseConnection`) or the caller's own
-//! `DatabaseTransaction`. Each logical write is one transaction (a savepoint inside the
-//! caller's), so a failure writes nothing. Input is checked with the entity crate's
-//! rules before anything is written, and errors name the row and the field
-//! ([`StoreError`]).
+//! Every function takes a pool (`DatabaseConnection`) or the caller's own
+//! `DatabaseTransaction`, and returns a `Send` future, so it can be spawned or awaited in
+//! an axum handler. Each logical write is one transaction (a savepoint inside the
+//! caller's), so a failure writes nothing. Input is checked with the entity crate's rules
+//! before anything is written, and errors name the row and the field ([`StoreError`]).
+//!
+//! Concurrent calls are safe: every write locks competitor event rows in one order (see
+//! [`entity::competitor_event::Entity::update_in_key_order`]), so two competitors' scrape
+//! cycles and several replicas run side by side without deadlocking one another. A write
+//! the database still refuses for lock contention is retried whole up to [`ATTEMPTS`]
+//! times, then fails with [`StoreError::Contention`], having written nothing.
 //!
 //! A scrape cycle of one competitor:
 //! 1. [`upsert_tournaments`], then [`upsert_events`] with the returned tournament ids;
@@ -15,19 +21,22 @@
 //! Reads: [`latest_snapshots`], [`odds_history`]. Retention: [`purge_snapshots_before`],
 //! [`purge_deleted_before`].
 
-mod backend;
-mod copy;
+pub(crate) mod backend;
+mod connection;
 mod error;
 mod latest;
 mod link;
 mod retention;
-mod snapshots;
+mod retry;
+pub(crate) mod snapshots;
 mod upsert;
 
+pub use connection::StoreConnection;
 pub use error::StoreError;
 pub use latest::{LatestSnapshot, OddsPoint, latest_snapshots, odds_history};
 pub use link::link_betpawa_events;
 pub use retention::{PurgedDeleted, PurgedSnapshots, purge_deleted_before, purge_snapshots_before};
+pub use retry::ATTEMPTS;
 pub use snapshots::{NewMarket, NewSnapshot, write_snapshots};
 pub use upsert::{
     EventUpsert, TournamentUpsert, soft_delete_missing, upsert_events, upsert_tournaments,

@@ -1,10 +1,16 @@
 //! Retention: purging old snapshots and long soft-deleted rows, in bounded batches.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
+use entity::{competitor_event, competitor_odds_snapshot, competitor_tournament};
+use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
+    RelationTrait, Select, TransactionSession, TransactionTrait,
+};
 
-use super::backend::{in_ids, statement};
+use super::backend::is_in_ids;
 use super::error::StoreError;
+use super::retry::retrying;
 
 /// What [`purge_snapshots_before`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -29,34 +35,16 @@ pub struct PurgedDeleted {
 }
 
 /// Rows per batch of [`purge_deleted_before`].
-const DELETED_PER_BATCH: usize = 1_000;
-
-/// Snapshots captured before `$1`, oldest first.
-const OLD_SNAPSHOTS: &str = "SELECT id FROM competitor_odds_snapshots WHERE captured_at < $1 \
-    ORDER BY captured_at, id LIMIT $2";
-
-/// Snapshots of events soft-deleted before `$1`.
-const SNAPSHOTS_OF_DELETED_EVENTS: &str = "SELECT s.id FROM competitor_odds_snapshots s \
-    JOIN competitor_events e ON e.id = s.competitor_event_id \
-    WHERE e.deleted_at < $1 ORDER BY s.id LIMIT $2";
-
-/// Events soft-deleted before `$1`.
-const DELETED_EVENTS: &str =
-    "SELECT id FROM competitor_events WHERE deleted_at < $1 ORDER BY id LIMIT $2";
-
-/// Tournaments soft-deleted before `$1` that hold no event any more.
-const EMPTY_DELETED_TOURNAMENTS: &str = "SELECT id FROM competitor_tournaments t \
-    WHERE deleted_at < $1 AND NOT EXISTS \
-        (SELECT 1 FROM competitor_events e WHERE e.tournament_id = t.id) \
-    ORDER BY id LIMIT $2";
+const DELETED_PER_BATCH: u64 = 1_000;
 
 /// Deletes snapshots captured before `cutoff`, with their market odds, oldest first, in
 /// batches of `batch_size` snapshots (at least 1). Each batch is its own transaction, so
 /// writers wait for one batch at most.
 ///
 /// # Errors
-/// [`StoreError::Db`] for database errors; batches committed before the error stay
-/// deleted, the failing batch is rolled back whole.
+/// [`StoreError::Contention`] when a batch was refused for lock contention on every
+/// attempt; [`StoreError::Db`] for other database errors. Batches committed before the
+/// error stay deleted, the failing batch is rolled back whole.
 pub async fn purge_snapshots_before<C>(
     db: &C,
     cutoff: DateTime<Utc>,
@@ -65,8 +53,13 @@ pub async fn purge_snapshots_before<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
-    let deleted =
-        purge_in_batches(db, OLD_SNAPSHOTS, cutoff, batch_size, Target::Snapshots).await?;
+    use competitor_odds_snapshot::Column;
+    let old = competitor_odds_snapshot::Entity::find()
+        .filter(Column::CapturedAt.lt(cutoff))
+        .order_by_asc(Column::CapturedAt)
+        .order_by_asc(Column::Id);
+    let limit = u64::try_from(batch_size.max(1)).unwrap_or(u64::MAX);
+    let deleted = purge_in_batches(db, ids_of(old, limit), Target::Snapshots).await?;
     Ok(PurgedSnapshots {
         snapshots: deleted.rows,
         market_odds: deleted.market_odds,
@@ -80,8 +73,8 @@ where
 /// transaction.
 ///
 /// # Errors
-/// [`StoreError::Db`] for database errors; batches committed before the error stay
-/// deleted, the failing batch is rolled back whole.
+/// As [`purge_snapshots_before`]; batches committed before the error stay deleted, the
+/// failing batch is rolled back whole.
 pub async fn purge_deleted_before<C>(
     db: &C,
     cutoff: DateTime<Utc>,
@@ -89,36 +82,66 @@ pub async fn purge_deleted_before<C>(
 where
     C: ConnectionTrait + TransactionTrait,
 {
+    use competitor_event::Column as Event;
+    use competitor_odds_snapshot::Column as Snapshot;
+    use competitor_tournament::Column as Tournament;
+
+    let of_deleted_events = competitor_odds_snapshot::Entity::find()
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            competitor_odds_snapshot::Relation::CompetitorEvent.def(),
+        )
+        .filter(Event::DeletedAt.lt(cutoff))
+        .order_by_asc(Snapshot::Id);
     let odds = purge_in_batches(
         db,
-        SNAPSHOTS_OF_DELETED_EVENTS,
-        cutoff,
-        DELETED_PER_BATCH,
+        ids_of(of_deleted_events, DELETED_PER_BATCH),
         Target::Snapshots,
     )
     .await?;
+
+    let deleted_events = competitor_event::Entity::find()
+        .filter(Event::DeletedAt.lt(cutoff))
+        .order_by_asc(Event::Id);
     let events = purge_in_batches(
         db,
-        DELETED_EVENTS,
-        cutoff,
-        DELETED_PER_BATCH,
+        ids_of(deleted_events, DELETED_PER_BATCH),
         Target::Table("competitor_events"),
     )
     .await?;
+
+    let holds_an_event = Query::select()
+        .expr(Expr::val(1))
+        .from(competitor_event::Entity)
+        .and_where(
+            Expr::col((competitor_event::Entity, Event::TournamentId))
+                .equals((competitor_tournament::Entity, Tournament::Id)),
+        )
+        .to_owned();
+    let empty_deleted_tournaments = competitor_tournament::Entity::find()
+        .filter(Tournament::DeletedAt.lt(cutoff))
+        .filter(Expr::exists(holds_an_event).not())
+        .order_by_asc(Tournament::Id);
     let tournaments = purge_in_batches(
         db,
-        EMPTY_DELETED_TOURNAMENTS,
-        cutoff,
-        DELETED_PER_BATCH,
+        ids_of(empty_deleted_tournaments, DELETED_PER_BATCH),
         Target::Table("competitor_tournaments"),
     )
     .await?;
+
     Ok(PurgedDeleted {
         tournaments: tournaments.rows,
         events: events.rows,
         snapshots: odds.rows,
         market_odds: odds.market_odds,
     })
+}
+
+/// The first `limit` primary keys `select` finds, as one `bigint` column (competitor
+/// events and tournaments have `integer` ids).
+fn ids_of<E: EntityTrait>(select: Select<E>, limit: u64) -> Select<E> {
+    let id = Expr::col((E::default(), Alias::new("id"))).cast_as(Alias::new("bigint"));
+    select.select_only().column_as(id, "id").limit(limit)
 }
 
 /// What one purge deletes by id.
@@ -137,78 +160,57 @@ struct Deleted {
     market_odds: u64,
 }
 
-/// Deletes the ids `select` picks (`$1` the cutoff, `$2` the batch size), a batch per
-/// transaction, until it picks none.
-async fn purge_in_batches<C>(
+/// Deletes the ids `batch` selects, a batch per transaction, until it selects none.
+async fn purge_in_batches<C, E>(
     db: &C,
-    select: &str,
-    cutoff: DateTime<Utc>,
-    batch_size: usize,
+    batch: Select<E>,
     target: Target,
 ) -> Result<Deleted, StoreError>
 where
     C: ConnectionTrait + TransactionTrait,
+    E: EntityTrait,
 {
-    let backend = db.get_database_backend();
     let mut purged = Deleted::default();
     loop {
-        let txn = db.begin().await?;
-        let ids = ids(&txn, select, cutoff, batch_size).await?;
-        if ids.is_empty() {
+        let deleted = retrying(|| async {
+            let txn = db.begin().await?;
+            let ids: Vec<i64> = batch.clone().into_tuple::<i64>().all(&txn).await?;
+            let mut deleted = Deleted::default();
+            match target {
+                _ if ids.is_empty() => {}
+                Target::Snapshots => {
+                    deleted.market_odds =
+                        delete_where(&txn, "competitor_market_odds", "snapshot_id", &ids).await?;
+                    deleted.rows =
+                        delete_where(&txn, "competitor_odds_snapshots", "id", &ids).await?;
+                }
+                Target::Table(table) => {
+                    deleted.rows = delete_where(&txn, table, "id", &ids).await?;
+                }
+            }
             txn.commit().await?;
-            return Ok(purged);
-        }
-        match target {
-            Target::Snapshots => {
-                purged.market_odds +=
-                    delete_where(&txn, backend, "competitor_market_odds", "snapshot_id", &ids)
-                        .await?;
-                purged.rows +=
-                    delete_where(&txn, backend, "competitor_odds_snapshots", "id", &ids).await?;
-            }
-            Target::Table(table) => {
-                purged.rows += delete_where(&txn, backend, table, "id", &ids).await?;
-            }
-        }
-        txn.commit().await?;
-    }
-}
-
-/// The `id`s a `$1 = cutoff, $2 = limit` query selects.
-async fn ids<C: ConnectionTrait>(
-    db: &C,
-    sql: &str,
-    cutoff: DateTime<Utc>,
-    limit: usize,
-) -> Result<Vec<i64>, StoreError> {
-    let limit = i64::try_from(limit.max(1)).unwrap_or(i64::MAX);
-    let rows = db
-        .query_all_raw(statement(
-            db.get_database_backend(),
-            sql,
-            vec![cutoff.into(), limit.into()],
-        ))
-        .await?;
-    rows.iter()
-        .map(|row| {
-            row.try_get::<i64>("", "id")
-                .or_else(|_| row.try_get::<i32>("", "id").map(i64::from))
-                .map_err(StoreError::from)
+            Ok((ids.is_empty(), deleted))
         })
-        .collect()
+        .await?;
+        match deleted {
+            (true, _) => return Ok(purged),
+            (false, batch) => {
+                purged.rows += batch.rows;
+                purged.market_odds += batch.market_odds;
+            }
+        }
+    }
 }
 
 async fn delete_where<C: ConnectionTrait>(
     db: &C,
-    backend: DbBackend,
-    table: &str,
+    table: &'static str,
     column: &str,
     ids: &[i64],
 ) -> Result<u64, StoreError> {
-    let (condition, ids) = in_ids(backend, column, "$1", ids);
-    let sql = format!("DELETE FROM {table} WHERE {condition}");
-    Ok(db
-        .execute_raw(statement(backend, &sql, vec![ids]))
-        .await?
-        .rows_affected())
+    let delete = Query::delete()
+        .from_table(Alias::new(table))
+        .and_where(is_in_ids(db.get_database_backend(), column, ids))
+        .to_owned();
+    Ok(db.execute(&delete).await?.rows_affected())
 }

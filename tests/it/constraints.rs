@@ -6,9 +6,9 @@
 use chrono::Utc;
 use sea_orm::{DbBackend, DbErr, SqlErr};
 
-use crate::db_test;
-use crate::harness::TestDb;
+use crate::both;
 use crate::sql::{count, execute, insert_id, scalar};
+use sea_orm::DatabaseConnection;
 
 /// One row in every table, linked the way the store links them.
 pub struct Graph {
@@ -20,7 +20,7 @@ pub struct Graph {
     pub snapshot: i64,
 }
 
-pub async fn seed_graph(db: &TestDb) -> Graph {
+pub async fn seed_graph(db: &DatabaseConnection) -> Graph {
     let sport = insert_id(
         db,
         "INSERT INTO sports (name, slug) VALUES ($1, $2) RETURNING id",
@@ -74,7 +74,7 @@ pub async fn seed_graph(db: &TestDb) -> Graph {
 }
 
 async fn insert_tournament(
-    db: &TestDb,
+    db: &DatabaseConnection,
     sport: i64,
     source: &str,
     external_id: &str,
@@ -94,7 +94,7 @@ async fn insert_tournament(
 }
 
 async fn insert_event(
-    db: &TestDb,
+    db: &DatabaseConnection,
     tournament: i64,
     betpawa_event: Option<i64>,
     source: &str,
@@ -126,7 +126,11 @@ async fn insert_event(
     .await)
 }
 
-async fn insert_snapshot(db: &TestDb, event: i64, scrape_run: Option<i64>) -> Result<i64, DbErr> {
+async fn insert_snapshot(
+    db: &DatabaseConnection,
+    event: i64,
+    scrape_run: Option<i64>,
+) -> Result<i64, DbErr> {
     execute(
         db,
         "INSERT INTO competitor_odds_snapshots (competitor_event_id, scrape_run_id) VALUES ($1, $2)",
@@ -141,7 +145,7 @@ async fn insert_snapshot(db: &TestDb, event: i64, scrape_run: Option<i64>) -> Re
     .await)
 }
 
-async fn insert_market(db: &TestDb, snapshot: i64) -> Result<(), DbErr> {
+async fn insert_market(db: &DatabaseConnection, snapshot: i64) -> Result<(), DbErr> {
     execute(
         db,
         "INSERT INTO competitor_market_odds (snapshot_id, betpawa_market_id, betpawa_market_name, outcomes) \
@@ -170,31 +174,61 @@ fn assert_fk_violation(result: Result<impl std::fmt::Debug, DbErr>) {
     );
 }
 
-db_test!(both, async fn unknown_source_violates_the_check(db) {
+async fn unknown_source_violates_the_check(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    let err = insert_tournament(db, graph.sport, "betking", "bk-1").await.expect_err("CHECK");
-    assert!(err.to_string().contains("ck_competitor_tournaments_source"), "{err}");
-    let err = insert_event(db, graph.tournament, None, "SportyBet", "sb-2").await.expect_err("CHECK");
-    assert!(err.to_string().contains("ck_competitor_events_source"), "{err}");
+    let err = insert_tournament(db, graph.sport, "betking", "bk-1")
+        .await
+        .expect_err("CHECK");
+    assert!(
+        err.to_string().contains("ck_competitor_tournaments_source"),
+        "{err}"
+    );
+    let err = insert_event(db, graph.tournament, None, "SportyBet", "sb-2")
+        .await
+        .expect_err("CHECK");
+    assert!(
+        err.to_string().contains("ck_competitor_events_source"),
+        "{err}"
+    );
     assert_eq!(count(db, "competitor_tournaments").await, 1);
     assert_eq!(count(db, "competitor_events").await, 1);
-});
+}
+both!(unknown_source_violates_the_check);
 
-db_test!(both, async fn source_and_external_id_are_unique(db) {
+async fn source_and_external_id_are_unique(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    let err = insert_tournament(db, graph.sport, "sportybet", "sb-17").await.expect_err("duplicate");
-    assert!(matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))), "{err}");
-    let err = insert_event(db, graph.tournament, None, "sportybet", "sb-1001").await.expect_err("duplicate");
-    assert!(matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))), "{err}");
+    let err = insert_tournament(db, graph.sport, "sportybet", "sb-17")
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
+        "{err}"
+    );
+    let err = insert_event(db, graph.tournament, None, "sportybet", "sb-1001")
+        .await
+        .expect_err("duplicate");
+    assert!(
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
+        "{err}"
+    );
     if db.get_database_backend() == DbBackend::Postgres {
-        assert!(err.to_string().contains("uq_competitor_events_source_external"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("uq_competitor_events_source_external"),
+            "{err}"
+        );
     }
     // The same external id under the other source is another competitor's row.
-    insert_tournament(db, graph.sport, "bet9ja", "sb-17").await.expect("other source");
-    insert_event(db, graph.tournament, None, "bet9ja", "sb-1001").await.expect("other source");
-});
+    insert_tournament(db, graph.sport, "bet9ja", "sb-17")
+        .await
+        .expect("other source");
+    insert_event(db, graph.tournament, None, "bet9ja", "sb-1001")
+        .await
+        .expect("other source");
+}
+both!(source_and_external_id_are_unique);
 
-db_test!(both, async fn dangling_foreign_keys_are_rejected(db) {
+async fn dangling_foreign_keys_are_rejected(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
     assert_fk_violation(insert_tournament(db, 9999, "sportybet", "x-1").await);
     assert_fk_violation(insert_event(db, 9999, None, "sportybet", "x-2").await);
@@ -202,26 +236,50 @@ db_test!(both, async fn dangling_foreign_keys_are_rejected(db) {
     assert_fk_violation(insert_snapshot(db, 9999, None).await);
     assert_fk_violation(insert_snapshot(db, graph.competitor_event, Some(9999)).await);
     assert_fk_violation(insert_market(db, 9999).await);
-});
+}
+both!(dangling_foreign_keys_are_rejected);
 
-db_test!(both, async fn deleting_a_tournament_cascades_to_its_odds(db) {
+async fn deleting_a_tournament_cascades_to_its_odds(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    execute(db, "DELETE FROM competitor_tournaments WHERE id = $1", vec![graph.tournament.into()])
-        .await
-        .expect("delete");
-    for table in ["competitor_events", "competitor_odds_snapshots", "competitor_market_odds"] {
+    execute(
+        db,
+        "DELETE FROM competitor_tournaments WHERE id = $1",
+        vec![graph.tournament.into()],
+    )
+    .await
+    .expect("delete");
+    for table in [
+        "competitor_events",
+        "competitor_odds_snapshots",
+        "competitor_market_odds",
+    ] {
         assert_eq!(count(db, table).await, 0, "{table} kept rows");
     }
-    assert_eq!(count(db, "events").await, 1, "the Betpawa event is not owned by the tournament");
+    assert_eq!(
+        count(db, "events").await,
+        1,
+        "the Betpawa event is not owned by the tournament"
+    );
     assert_eq!(count(db, "scrape_runs").await, 1);
-});
+}
+both!(deleting_a_tournament_cascades_to_its_odds);
 
-db_test!(both, async fn deleting_a_betpawa_event_or_scrape_run_sets_null(db) {
+async fn deleting_a_betpawa_event_or_scrape_run_sets_null(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    execute(db, "DELETE FROM events WHERE id = $1", vec![graph.event.into()]).await.expect("delete event");
-    execute(db, "DELETE FROM scrape_runs WHERE id = $1", vec![graph.scrape_run.into()])
-        .await
-        .expect("delete run");
+    execute(
+        db,
+        "DELETE FROM events WHERE id = $1",
+        vec![graph.event.into()],
+    )
+    .await
+    .expect("delete event");
+    execute(
+        db,
+        "DELETE FROM scrape_runs WHERE id = $1",
+        vec![graph.scrape_run.into()],
+    )
+    .await
+    .expect("delete run");
     let unlinked = scalar(
         db,
         "SELECT COUNT(*) AS n FROM competitor_events WHERE id = $1 AND betpawa_event_id IS NULL",
@@ -236,17 +294,32 @@ db_test!(both, async fn deleting_a_betpawa_event_or_scrape_run_sets_null(db) {
     )
     .await;
     assert_eq!(orphaned, 1);
-    assert_eq!(count(db, "competitor_market_odds").await, 1, "odds outlive the run log");
-});
+    assert_eq!(
+        count(db, "competitor_market_odds").await,
+        1,
+        "odds outlive the run log"
+    );
+}
+both!(deleting_a_betpawa_event_or_scrape_run_sets_null);
 
-db_test!(both, async fn deleting_a_sport_in_use_is_refused(db) {
+async fn deleting_a_sport_in_use_is_refused(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
     // The Betpawa tournament also uses the sport; remove it so only the RESTRICT FK refuses.
-    execute(db, "DELETE FROM events", vec![]).await.expect("delete events");
-    execute(db, "DELETE FROM tournaments", vec![]).await.expect("delete tournaments");
+    execute(db, "DELETE FROM events", vec![])
+        .await
+        .expect("delete events");
+    execute(db, "DELETE FROM tournaments", vec![])
+        .await
+        .expect("delete tournaments");
     assert_fk_violation(
-        execute(db, "DELETE FROM sports WHERE id = $1", vec![graph.sport.into()]).await,
+        execute(
+            db,
+            "DELETE FROM sports WHERE id = $1",
+            vec![graph.sport.into()],
+        )
+        .await,
     );
     assert_eq!(count(db, "sports").await, 1);
     assert_eq!(count(db, "competitor_tournaments").await, 1);
-});
+}
+both!(deleting_a_sport_in_use_is_refused);

@@ -11,9 +11,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, Schema, Set, TransactionTrait,
 };
 
-use crate::db_test;
+use crate::both;
 use crate::fixtures::*;
 use crate::sql::{execute, query_all};
+use sea_orm::DatabaseConnection;
 
 /// The entities' own DDL (`Schema::create_table_from_entity`), in FK order.
 fn entity_tables(backend: DbBackend) -> Vec<sea_orm::sea_query::TableCreateStatement> {
@@ -98,7 +99,7 @@ async fn postgres_table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -
 /// SQLite: every entity's table created in a second, in-memory database; returns the
 /// shapes of the migrated one and of that one.
 async fn sqlite_shapes(db: &sea_orm::DatabaseConnection) -> (Vec<String>, Vec<String>) {
-    let declared = crate::harness::connect("sqlite::memory:", 1).await;
+    let declared = crate::harness::sqlite_in_memory().await;
     for table in entity_tables(DbBackend::Sqlite) {
         declared.execute(&table).await.expect("create table");
     }
@@ -140,7 +141,7 @@ async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
         .collect()
 }
 
-db_test!(both, async fn entities_match_the_migrated_tables(db) {
+async fn entities_match_the_migrated_tables(db: &DatabaseConnection) {
     let (migrated, declared) = match db.get_database_backend() {
         DbBackend::Sqlite => sqlite_shapes(db).await,
         _ => postgres_shapes(db).await,
@@ -153,99 +154,221 @@ db_test!(both, async fn entities_match_the_migrated_tables(db) {
     );
     // The comparison saw every table: 60 columns, 8 foreign keys, 6 unique keys.
     let kinds = |kind: &str| migrated.iter().filter(|l| l.contains(kind)).count();
-    assert_eq!((kinds(" column "), kinds(" fk ("), kinds(" unique (")), (60, 8, 6), "{migrated:#?}");
-});
+    assert_eq!(
+        (kinds(" column "), kinds(" fk ("), kinds(" unique (")),
+        (60, 8, 6),
+        "{migrated:#?}"
+    );
+}
+both!(entities_match_the_migrated_tables);
 
-db_test!(both, async fn a_full_graph_round_trips_through_every_relation(db) {
-    let football = sport(&**db, "football").await;
-    let betpawa = betpawa_event(&**db, football.id, "sr:match:1001").await;
-    let run = scrape_run(&**db).await;
-    let tournament = competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "sr:tournament:17").await;
+async fn a_full_graph_round_trips_through_every_relation(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    let betpawa = betpawa_event(db, football.id, "sr:match:1001").await;
+    let run = scrape_run(db).await;
+    let tournament = competitor_tournament(
+        db,
+        football.id,
+        CompetitorSource::Sportybet,
+        "sr:tournament:17",
+    )
+    .await;
     let mut linked = event_model(&tournament, "sr:match:1001", "sr:match:1001");
     linked.betpawa_event_id = Set(Some(betpawa.id));
-    let event = linked.insert(&**db).await.expect("insert event");
-    let snapshot = snapshot(&**db, event.id, Some(run.id)).await;
-    let home_win = market_model(snapshot.id, "3743", None, one_x_two(1.85, 3.4, 4.2)).insert(&**db).await.expect("1x2");
+    let event = linked.insert(db).await.expect("insert event");
+    let snapshot = snapshot(db, event.id, Some(run.id)).await;
+    let home_win = market_model(snapshot.id, "3743", None, one_x_two(1.85, 3.4, 4.2))
+        .insert(db)
+        .await
+        .expect("1x2");
     let goals = market_model(
         snapshot.id,
         "5000",
         Some(2.5),
-        Outcomes(vec![Outcome::new("Over", 1.9), Outcome { name: "Under".into(), odds: 1.95, is_active: false }]),
+        Outcomes(vec![
+            Outcome::new("Over", 1.9),
+            Outcome {
+                name: "Under".into(),
+                odds: 1.95,
+                is_active: false,
+            },
+        ]),
     )
-    .insert(&**db)
+    .insert(db)
     .await
     .expect("o/u");
 
     // What was written reads back equal, typed outcomes and raw response included.
-    assert_eq!(CompetitorMarketOdds::find_by_id(goals.id).one(&**db).await.unwrap(), Some(goals.clone()));
-    let stored_snapshot = CompetitorOddsSnapshot::find_by_id(snapshot.id).one(&**db).await.unwrap().unwrap();
+    assert_eq!(
+        CompetitorMarketOdds::find_by_id(goals.id)
+            .one(db)
+            .await
+            .unwrap(),
+        Some(goals.clone())
+    );
+    let stored_snapshot = CompetitorOddsSnapshot::find_by_id(snapshot.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored_snapshot, snapshot);
-    assert_eq!(stored_snapshot.raw_response, Some(serde_json::json!({"bizCode": 10000, "data": {"markets": 2}})));
+    assert_eq!(
+        stored_snapshot.raw_response,
+        Some(serde_json::json!({"bizCode": 10000, "data": {"markets": 2}}))
+    );
 
     // Sport <-> CompetitorTournament, Sport <-> Tournament <-> Event.
-    assert_eq!(football.find_related(CompetitorTournament).all(&**db).await.unwrap(), vec![tournament.clone()]);
-    assert_eq!(tournament.find_related(Sport).one(&**db).await.unwrap(), Some(football.clone()));
-    let base_tournaments = football.find_related(Tournament).all(&**db).await.unwrap();
+    assert_eq!(
+        football
+            .find_related(CompetitorTournament)
+            .all(db)
+            .await
+            .unwrap(),
+        vec![tournament.clone()]
+    );
+    assert_eq!(
+        tournament.find_related(Sport).one(db).await.unwrap(),
+        Some(football.clone())
+    );
+    let base_tournaments = football.find_related(Tournament).all(db).await.unwrap();
     assert_eq!(base_tournaments.len(), 1);
-    assert_eq!(base_tournaments[0].find_related(Event).all(&**db).await.unwrap(), vec![betpawa.clone()]);
-    assert_eq!(betpawa.find_related(Tournament).one(&**db).await.unwrap().map(|t| t.sport_id), Some(football.id));
+    assert_eq!(
+        base_tournaments[0]
+            .find_related(Event)
+            .all(db)
+            .await
+            .unwrap(),
+        vec![betpawa.clone()]
+    );
+    assert_eq!(
+        betpawa
+            .find_related(Tournament)
+            .one(db)
+            .await
+            .unwrap()
+            .map(|t| t.sport_id),
+        Some(football.id)
+    );
 
     // CompetitorTournament <-> CompetitorEvent.
-    let with_events = CompetitorTournament::find().find_with_related(CompetitorEvent).all(&**db).await.unwrap();
+    let with_events = CompetitorTournament::find()
+        .find_with_related(CompetitorEvent)
+        .all(db)
+        .await
+        .unwrap();
     assert_eq!(with_events, vec![(tournament.clone(), vec![event.clone()])]);
-    assert_eq!(event.find_related(CompetitorTournament).one(&**db).await.unwrap(), Some(tournament.clone()));
+    assert_eq!(
+        event
+            .find_related(CompetitorTournament)
+            .one(db)
+            .await
+            .unwrap(),
+        Some(tournament.clone())
+    );
 
     // CompetitorEvent <-> Event (the Betpawa link).
-    let also = CompetitorEvent::find().find_also_related(Event).all(&**db).await.unwrap();
+    let also = CompetitorEvent::find()
+        .find_also_related(Event)
+        .all(db)
+        .await
+        .unwrap();
     assert_eq!(also, vec![(event.clone(), Some(betpawa.clone()))]);
-    assert_eq!(betpawa.find_related(CompetitorEvent).all(&**db).await.unwrap(), vec![event.clone()]);
+    assert_eq!(
+        betpawa.find_related(CompetitorEvent).all(db).await.unwrap(),
+        vec![event.clone()]
+    );
 
     // CompetitorEvent <-> CompetitorOddsSnapshot, with loaders both ways.
     let events = vec![event.clone()];
-    assert_eq!(events.load_many(CompetitorOddsSnapshot, &**db).await.unwrap(), vec![vec![snapshot.clone()]]);
+    assert_eq!(
+        events.load_many(CompetitorOddsSnapshot, db).await.unwrap(),
+        vec![vec![snapshot.clone()]]
+    );
     let snapshots = vec![snapshot.clone()];
-    assert_eq!(snapshots.load_one(CompetitorEvent, &**db).await.unwrap(), vec![Some(event.clone())]);
+    assert_eq!(
+        snapshots.load_one(CompetitorEvent, db).await.unwrap(),
+        vec![Some(event.clone())]
+    );
 
     // CompetitorOddsSnapshot <-> ScrapeRun.
-    assert_eq!(snapshot.find_related(ScrapeRun).one(&**db).await.unwrap(), Some(run.clone()));
-    assert_eq!(run.find_related(CompetitorOddsSnapshot).all(&**db).await.unwrap(), vec![snapshot.clone()]);
+    assert_eq!(
+        snapshot.find_related(ScrapeRun).one(db).await.unwrap(),
+        Some(run.clone())
+    );
+    assert_eq!(
+        run.find_related(CompetitorOddsSnapshot)
+            .all(db)
+            .await
+            .unwrap(),
+        vec![snapshot.clone()]
+    );
 
     // CompetitorOddsSnapshot <-> CompetitorMarketOdds.
     let markets = snapshot
         .find_related(CompetitorMarketOdds)
         .order_by_asc(competitor_market_odds::Column::Id)
-        .all(&**db)
+        .all(db)
         .await
         .unwrap();
     assert_eq!(markets, vec![home_win.clone(), goals.clone()]);
-    assert_eq!(goals.find_related(CompetitorOddsSnapshot).one(&**db).await.unwrap(), Some(snapshot.clone()));
+    assert_eq!(
+        goals
+            .find_related(CompetitorOddsSnapshot)
+            .one(db)
+            .await
+            .unwrap(),
+        Some(snapshot.clone())
+    );
 
     // Linked: market odds -> competitor event, competitor event -> sport.
-    assert_eq!(goals.find_linked(ToCompetitorEvent).one(&**db).await.unwrap(), Some(event.clone()));
-    let market_events = CompetitorMarketOdds::find().find_also_linked(ToCompetitorEvent).all(&**db).await.unwrap();
-    assert_eq!(market_events.len(), 2);
-    assert!(market_events.iter().all(|(_, e)| e.as_ref() == Some(&event)));
-    assert_eq!(event.find_linked(ToSport).one(&**db).await.unwrap(), Some(football.clone()));
-});
-
-db_test!(both, async fn sources_are_stored_as_their_lowercase_names(db) {
-    let football = sport(&**db, "football").await;
-    for source in [CompetitorSource::Sportybet, CompetitorSource::Bet9ja] {
-        competitor_tournament(&**db, football.id, source, "t-1").await;
-    }
-    let stored: Vec<String> = query_all(db, "SELECT source FROM competitor_tournaments ORDER BY id", vec![])
+    assert_eq!(
+        goals.find_linked(ToCompetitorEvent).one(db).await.unwrap(),
+        Some(event.clone())
+    );
+    let market_events = CompetitorMarketOdds::find()
+        .find_also_linked(ToCompetitorEvent)
+        .all(db)
         .await
-        .iter()
-        .map(|row| row.try_get("", "source").unwrap())
-        .collect();
+        .unwrap();
+    assert_eq!(market_events.len(), 2);
+    assert!(
+        market_events
+            .iter()
+            .all(|(_, e)| e.as_ref() == Some(&event))
+    );
+    assert_eq!(
+        event.find_linked(ToSport).one(db).await.unwrap(),
+        Some(football.clone())
+    );
+}
+both!(a_full_graph_round_trips_through_every_relation);
+
+async fn sources_are_stored_as_their_lowercase_names(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    for source in [CompetitorSource::Sportybet, CompetitorSource::Bet9ja] {
+        competitor_tournament(db, football.id, source, "t-1").await;
+    }
+    let stored: Vec<String> = query_all(
+        db,
+        "SELECT source FROM competitor_tournaments ORDER BY id",
+        vec![],
+    )
+    .await
+    .iter()
+    .map(|row| row.try_get("", "source").unwrap())
+    .collect();
     assert_eq!(stored, ["sportybet", "bet9ja"]);
     let found = CompetitorTournament::find()
         .filter(competitor_tournament::Column::Source.eq(CompetitorSource::Bet9ja))
-        .all(&**db)
+        .all(db)
         .await
         .unwrap();
-    assert_eq!(found.iter().map(|t| t.source).collect::<Vec<_>>(), [CompetitorSource::Bet9ja]);
-});
+    assert_eq!(
+        found.iter().map(|t| t.source).collect::<Vec<_>>(),
+        [CompetitorSource::Bet9ja]
+    );
+}
+both!(sources_are_stored_as_their_lowercase_names);
 
 #[test]
 fn sources_parse_case_insensitively_and_name_unknown_input() {
@@ -267,9 +390,9 @@ fn sources_parse_case_insensitively_and_name_unknown_input() {
     assert_eq!(CompetitorSource::Bet9ja.as_ref(), "bet9ja");
 }
 
-db_test!(both, async fn an_unknown_stored_source_is_a_clear_error(db) {
-    let football = sport(&**db, "football").await;
-    competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "t-1").await;
+async fn an_unknown_stored_source_is_a_clear_error(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    competitor_tournament(db, football.id, CompetitorSource::Sportybet, "t-1").await;
     // One connection (a transaction) so the CHECK stays off for exactly this insert.
     let txn = db.begin().await.unwrap();
     match db.get_database_backend() {
@@ -283,17 +406,21 @@ db_test!(both, async fn an_unknown_stored_source_is_a_clear_error(db) {
     ))
     .await
     .unwrap();
-    let err = CompetitorTournament::find().all(&txn).await.expect_err("betking is no CompetitorSource");
+    let err = CompetitorTournament::find()
+        .all(&txn)
+        .await
+        .expect_err("betking is no CompetitorSource");
     assert!(matches!(err, DbErr::Type(_)), "{err:?}");
     assert!(err.to_string().contains("betking"), "{err}");
     txn.rollback().await.unwrap();
-});
+}
+both!(an_unknown_stored_source_is_a_clear_error);
 
-db_test!(both, async fn outcomes_written_by_other_clients_read_back(db) {
-    let football = sport(&**db, "football").await;
-    let tournament = competitor_tournament(&**db, football.id, CompetitorSource::Bet9ja, "t-1").await;
-    let event = competitor_event(&**db, &tournament, "e-1").await;
-    let snapshot = snapshot(&**db, event.id, None).await;
+async fn outcomes_written_by_other_clients_read_back(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    let tournament = competitor_tournament(db, football.id, CompetitorSource::Bet9ja, "t-1").await;
+    let event = competitor_event(db, &tournament, "e-1").await;
+    let snapshot = snapshot(db, event.id, None).await;
     let written = [
         r#"[{"name":"1","odds":1.85,"is_active":true},{"name":"X","odds":3.4,"is_active":false},{"name":"2","odds":4.2,"is_active":true}]"#,
         r#"[{"name":"Over","odds":1.9},{"name":"Under","odds":1.95}]"#,
@@ -311,18 +438,32 @@ db_test!(both, async fn outcomes_written_by_other_clients_read_back(db) {
     }
     let markets = CompetitorMarketOdds::find()
         .order_by_asc(competitor_market_odds::Column::Id)
-        .all(&**db)
+        .all(db)
         .await
         .unwrap();
     let outcomes: Vec<Outcomes> = markets.into_iter().map(|m| m.outcomes).collect();
-    assert_eq!(outcomes[0], Outcomes(vec![
-        Outcome::new("1", 1.85),
-        Outcome { name: "X".into(), odds: 3.4, is_active: false },
-        Outcome::new("2", 4.2),
-    ]));
-    assert_eq!(outcomes[1], Outcomes(vec![Outcome::new("Over", 1.9), Outcome::new("Under", 1.95)]));
-    assert_eq!(outcomes[2], Outcomes(vec![Outcome::new("Yes", 2.1), Outcome::new("No", 1.7)]));
-});
+    assert_eq!(
+        outcomes[0],
+        Outcomes(vec![
+            Outcome::new("1", 1.85),
+            Outcome {
+                name: "X".into(),
+                odds: 3.4,
+                is_active: false
+            },
+            Outcome::new("2", 4.2),
+        ])
+    );
+    assert_eq!(
+        outcomes[1],
+        Outcomes(vec![Outcome::new("Over", 1.9), Outcome::new("Under", 1.95)])
+    );
+    assert_eq!(
+        outcomes[2],
+        Outcomes(vec![Outcome::new("Yes", 2.1), Outcome::new("No", 1.7)])
+    );
+}
+both!(outcomes_written_by_other_clients_read_back);
 
 #[test]
 fn outcomes_serialise_as_the_planned_json_array() {
@@ -333,21 +474,32 @@ fn outcomes_serialise_as_the_planned_json_array() {
     );
 }
 
-db_test!(both, async fn updated_at_moves_on_every_update(db) {
-    let football = sport(&**db, "football").await;
-    let tournament = competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "t-1").await;
-    let event = competitor_event(&**db, &tournament, "e-1").await;
+async fn updated_at_moves_on_every_update(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    let tournament =
+        competitor_tournament(db, football.id, CompetitorSource::Sportybet, "t-1").await;
+    let event = competitor_event(db, &tournament, "e-1").await;
     assert_eq!(event.created_at, event.updated_at);
     let mut first = event.clone();
     for name in ["Arsenal FC vs Chelsea", "Arsenal FC vs Chelsea FC"] {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let mut change: competitor_event::ActiveModel = first.clone().into();
         change.name = Set(name.to_owned());
-        let updated = change.update(&**db).await.unwrap();
-        assert!(updated.updated_at > first.updated_at, "{} !> {}", updated.updated_at, first.updated_at);
+        let updated = change.update(db).await.unwrap();
+        assert!(
+            updated.updated_at > first.updated_at,
+            "{} !> {}",
+            updated.updated_at,
+            first.updated_at
+        );
         assert_eq!(updated.created_at, event.created_at);
         first = updated;
     }
-    let stored = CompetitorEvent::find_by_id(event.id).one(&**db).await.unwrap().unwrap();
+    let stored = CompetitorEvent::find_by_id(event.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored, first);
-});
+}
+both!(updated_at_moves_on_every_update);

@@ -1,6 +1,7 @@
 //! Rows written through the entities' ActiveModels, for the entity and store tests.
 
 use chrono::{DateTime, TimeZone, Utc};
+use competitor_db::testing;
 use entity::outcome::{Outcome, Outcomes};
 use entity::{
     CompetitorSource, competitor_event, competitor_market_odds, competitor_odds_snapshot,
@@ -61,21 +62,13 @@ pub async fn scrape_run(db: &impl ConnectionTrait) -> scrape_run::Model {
     .expect("insert scrape run")
 }
 
+/// The sample tournament of `competitor_db::testing`, as an ActiveModel.
 pub fn tournament_model(
     sport_id: i32,
     source: CompetitorSource,
     external_id: &str,
 ) -> competitor_tournament::ActiveModel {
-    competitor_tournament::ActiveModel {
-        source: Set(source),
-        sport_id: Set(sport_id),
-        name: Set("Premier League".to_owned()),
-        country_raw: Set(Some("England".to_owned())),
-        country_iso: Set(Some("ENG".to_owned())),
-        external_id: Set(external_id.to_owned()),
-        sportradar_id: Set(Some("sr:tournament:17".to_owned())),
-        ..Default::default()
-    }
+    testing::tournament(source, sport_id, external_id).to_active_model()
 }
 
 pub async fn competitor_tournament(
@@ -90,22 +83,20 @@ pub async fn competitor_tournament(
         .expect("insert competitor tournament")
 }
 
+/// The sample event of `competitor_db::testing`, as an ActiveModel.
 pub fn event_model(
     tournament: &competitor_tournament::Model,
     external_id: &str,
     sr_id: &str,
 ) -> competitor_event::ActiveModel {
-    competitor_event::ActiveModel {
-        source: Set(tournament.source),
-        tournament_id: Set(tournament.id),
-        name: Set("Arsenal vs Chelsea".to_owned()),
-        home_team: Set("Arsenal".to_owned()),
-        away_team: Set("Chelsea".to_owned()),
-        kickoff: Set(kickoff(5, 15)),
-        external_id: Set(external_id.to_owned()),
-        sportradar_id: Set(sr_id.to_owned()),
-        ..Default::default()
-    }
+    testing::event(
+        tournament.source,
+        tournament.id,
+        external_id,
+        sr_id,
+        kickoff(5, 15),
+    )
+    .to_active_model()
 }
 
 pub async fn competitor_event(
@@ -113,7 +104,7 @@ pub async fn competitor_event(
     tournament: &competitor_tournament::Model,
     external_id: &str,
 ) -> competitor_event::Model {
-    event_model(tournament, external_id, &format!("sr:match:{external_id}"))
+    event_model(tournament, external_id, "61300417")
         .insert(db)
         .await
         .expect("insert competitor event")

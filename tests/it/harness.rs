@@ -1,23 +1,42 @@
-//! One fresh database per test.
+//! One fresh database per test, in the manner of `#[sqlx::test]`
+//! (sqlx-core/src/testing/mod.rs, sqlx-postgres/src/testing/mod.rs).
 //!
-//! PostgreSQL: each test database is cloned from a migrated template database
-//! (`CREATE DATABASE .. TEMPLATE ..`), named after the test, dropped when the test passes and
-//! kept for inspection when it fails (the next run drops it first). The template's name
-//! carries a hash of the migration sources, so changing a migration builds a new template.
-//! SQLite: a file per test under Cargo's target tmpdir, removed when the test passes.
+//! - A test body is a plain `async fn name(db: &DatabaseConnection)`; one line runs it:
+//!   [`both!`](crate::both) on PostgreSQL and SQLite, [`postgres!`](crate::postgres) or
+//!   [`sqlite!`](crate::sqlite) on one backend. Tests of the migrations themselves use
+//!   [`TestDb::empty`].
+//! - PostgreSQL: each test database is cloned from a migrated template
+//!   (`CREATE DATABASE .. TEMPLATE ..`), built once per test binary (and once per
+//!   migration version across binaries, under an advisory lock) and named
+//!   `cdb_template_<hash of migration/src>`. Test databases are named after the test.
+//! - One admin pool, capped, in a `OnceLock` creates and drops databases. Like sqlx's, it
+//!   closes each connection on release: every `#[tokio::test]` has its own runtime, and a
+//!   connection must not outlive the runtime that opened it.
+//! - A passing test's database is dropped right after its body returns
+//!   ([`TestDb::pass`]); a failing test's database is kept for a look (the next run drops
+//!   it first).
+//! - SQLite: a file per test under Cargo's target tmpdir.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Deref;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sea_orm::sqlx::{AssertSqlSafe, ConnectOptions, Executor, query_scalar};
+use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use tokio::sync::OnceCell;
 
 /// The database of `docker-compose.yml`, used when `DATABASE_URL` is not set.
 pub const DEFAULT_DATABASE_URL: &str =
     "postgres://postgres:postgres@127.0.0.1:5432/competitor_odds";
+
+/// Connections of a test's own pool: enough for the concurrency tests' tasks.
+const TEST_POOL_SIZE: u32 = 12;
 
 /// The backend a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +50,8 @@ pub struct TestDb {
     conn: DatabaseConnection,
     name: String,
     backend: Backend,
+    /// Set once the database is dropped, so `Drop` knows the test passed.
+    passed: bool,
 }
 
 impl Deref for TestDb {
@@ -44,10 +65,7 @@ impl TestDb {
     /// A migrated database on `backend`.
     pub async fn migrated(backend: Backend, test: &str) -> TestDb {
         match backend {
-            Backend::Postgres => {
-                let template = ensure_template().await;
-                Self::postgres(test, Some(&template)).await
-            }
+            Backend::Postgres => Self::postgres(test, Some(template().await)).await,
             Backend::Sqlite => {
                 let db = Self::sqlite(test).await;
                 Migrator::up(&db.conn, None)
@@ -58,50 +76,57 @@ impl TestDb {
         }
     }
 
-    /// An empty PostgreSQL database, for tests of the migrations themselves.
-    pub async fn empty_postgres(test: &str) -> TestDb {
-        Self::postgres(test, None).await
-    }
-
-    /// An empty SQLite database, for tests of the migrations themselves.
-    pub async fn empty_sqlite(test: &str) -> TestDb {
-        Self::sqlite(test).await
-    }
-
-    /// An empty database on `backend`.
+    /// An empty database on `backend`, for tests of the migrations themselves.
     pub async fn empty(backend: Backend, test: &str) -> TestDb {
         match backend {
-            Backend::Postgres => Self::empty_postgres(test).await,
-            Backend::Sqlite => Self::empty_sqlite(test).await,
+            Backend::Postgres => Self::postgres(test, None).await,
+            Backend::Sqlite => Self::sqlite(test).await,
         }
     }
 
-    fn url(&self) -> String {
+    /// The database's URL, for another process or a second pool (password and TLS mode
+    /// included).
+    pub fn url(&self) -> String {
         match self.backend {
-            Backend::Postgres => with_database(&database_url(), &self.name),
+            Backend::Postgres => self.postgres_options().to_url_lossy().to_string(),
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", sqlite_path(&self.name).display()),
+        }
+    }
+
+    /// The connect options of this PostgreSQL test database (password and TLS included).
+    pub fn postgres_options(&self) -> PgConnectOptions {
+        server_options().database(&self.name)
+    }
+
+    /// The test passed: closes its pool and drops its database.
+    pub async fn pass(mut self) {
+        self.passed = true;
+        let _ = self.conn.clone().close().await;
+        match self.backend {
+            Backend::Postgres => drop_database(&self.name).await,
+            Backend::Sqlite => remove_sqlite_files(&sqlite_path(&self.name)),
         }
     }
 
     async fn postgres(test: &str, template: Option<&str>) -> TestDb {
         let name = test_database_name(test);
-        let admin = admin_connection().await;
-        exec(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-        )
-        .await;
-        let create = match template {
+        drop_database(&name).await;
+        admin(&match template {
             Some(template) => format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
             None => format!("CREATE DATABASE \"{name}\""),
-        };
-        exec(&admin, &create).await;
-        let _ = admin.close().await;
-        let conn = connect(&with_database(&database_url(), &name), 5).await;
+        })
+        .await;
+        let pool = PgPoolOptions::new()
+            .max_connections(TEST_POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(server_options().database(&name))
+            .await
+            .unwrap_or_else(|err| no_server(&err));
         TestDb {
-            conn,
+            conn: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
             name,
             backend: Backend::Postgres,
+            passed: false,
         }
     }
 
@@ -109,145 +134,140 @@ impl TestDb {
         let name = test_database_name(test);
         let path = sqlite_path(&name);
         remove_sqlite_files(&path);
-        let conn = connect(&format!("sqlite://{}?mode=rwc", path.display()), 5).await;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(5)
+            .connect_with(options)
+            .await
+            .unwrap_or_else(|err| panic!("open {}: {err}", path.display()));
         TestDb {
-            conn,
+            conn: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
             name,
             backend: Backend::Sqlite,
+            passed: false,
         }
     }
 }
 
 impl Drop for TestDb {
-    /// Drops the database when the test passed; a failed test's database stays for a look.
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if !self.passed {
             eprintln!("test database kept for inspection: {}", self.url());
-            return;
-        }
-        match self.backend {
-            Backend::Sqlite => remove_sqlite_files(&sqlite_path(&self.name)),
-            Backend::Postgres => {
-                // Drop cannot await; a short-lived runtime on its own thread does the
-                // DROP while this test's runtime is blocked here.
-                let name = self.name.clone();
-                let dropped = std::thread::spawn(move || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .expect("runtime for dropping the test database");
-                    runtime.block_on(async {
-                        let admin = admin_connection().await;
-                        exec(
-                            &admin,
-                            &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                        )
-                        .await;
-                        let _ = admin.close().await;
-                    });
-                })
-                .join();
-                if dropped.is_err() {
-                    eprintln!("could not drop test database {}", self.name);
-                }
-            }
         }
     }
 }
 
-/// `DATABASE_URL`, or the compose database.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL")
+/// A private in-memory SQLite database, for comparing DDL.
+pub async fn sqlite_in_memory() -> DatabaseConnection {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().in_memory(true))
+        .await
+        .expect("an in-memory SQLite database");
+    SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+}
+
+/// `DATABASE_URL` (or the compose database) as connect options.
+pub fn server_options() -> PgConnectOptions {
+    let url = std::env::var("DATABASE_URL")
         .ok()
         .filter(|url| url.starts_with("postgres"))
-        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned())
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    PgConnectOptions::from_str(&url).unwrap_or_else(|err| panic!("DATABASE_URL {url:?}: {err}"))
 }
 
-/// `url` with its database name replaced by `database`.
-pub fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_start..].find('/') {
-        Some(slash) => &base[..authority_start + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{database}?{query}"),
-        None => format!("{server}/{database}"),
-    }
+/// Fails the test with one message that says how to get a server.
+fn no_server(err: &dyn std::fmt::Display) -> ! {
+    let options = server_options();
+    panic!(
+        "cannot connect to PostgreSQL at {}:{}: {err}\n\
+         The tests need a PostgreSQL server. Start one with `scripts/test.sh` (it starts \
+         docker compose or a local cluster), or `docker compose up -d --wait`, or point \
+         DATABASE_URL at a server where this user may CREATE DATABASE.",
+        options.get_host(),
+        options.get_port()
+    )
 }
 
-/// Connects, or fails the test with one message that says how to get a server.
-pub async fn connect(url: &str, max_connections: u32) -> DatabaseConnection {
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(max_connections)
-        .min_connections(0)
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .sqlx_logging(false);
-    match Database::connect(options).await {
-        Ok(conn) => conn,
-        Err(err) => panic!(
-            "cannot connect to {url}: {err}\n\
-             The tests need a PostgreSQL server. Start one with `scripts/test.sh` (it starts \
-             docker compose or a local cluster), or `docker compose up -d --wait`, or point \
-             DATABASE_URL at a server where this user may CREATE DATABASE."
-        ),
-    }
+/// The admin pool on the server's `postgres` database: at most four connections, each
+/// closed when released (see the module docs).
+fn admin_pool() -> &'static PgPool {
+    static ADMIN: OnceLock<PgPool> = OnceLock::new();
+    ADMIN.get_or_init(|| {
+        PgPoolOptions::new()
+            .max_connections(4)
+            .min_connections(0)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_release(|_conn, _meta| Box::pin(async { Ok(false) }))
+            .connect_lazy_with(server_options().database("postgres"))
+    })
 }
 
-/// A connection to the server's `postgres` database, for CREATE/DROP DATABASE.
-async fn admin_connection() -> DatabaseConnection {
-    connect(&with_database(&database_url(), "postgres"), 1).await
-}
-
-async fn exec(conn: &DatabaseConnection, sql: &str) {
-    if let Err(err) = conn.execute_unprepared(sql).await {
+async fn admin(sql: &str) {
+    let mut conn = admin_pool()
+        .acquire()
+        .await
+        .unwrap_or_else(|err| no_server(&err));
+    if let Err(err) = conn.execute(AssertSqlSafe(sql.to_owned())).await {
         panic!("{sql}: {err}");
     }
 }
 
-/// Builds the migrated template once per migration version, under an advisory lock so
-/// parallel test processes (cargo nextest) build it only once.
-async fn ensure_template() -> String {
+async fn drop_database(name: &str) {
+    admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+}
+
+/// The migrated template's name; built by the first test of this binary that needs it.
+async fn template() -> &'static str {
+    static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+    TEMPLATE.get_or_init(build_template).await
+}
+
+/// Builds the template unless another process already did, under an advisory lock so
+/// parallel test processes (cargo nextest) build it once.
+async fn build_template() -> String {
     let template = format!("cdb_template_{:016x}", migration_sources_hash());
-    let admin = admin_connection().await;
-    exec(&admin, "SELECT pg_advisory_lock(727274)").await;
-    let exists = admin
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT 1 AS one FROM pg_database WHERE datname = $1",
-            [template.clone().into()],
-        ))
+    let mut lock = admin_pool()
+        .acquire()
         .await
-        .expect("look up the template database")
-        .is_some();
+        .unwrap_or_else(|err| no_server(&err));
+    lock.execute("SELECT pg_advisory_lock(727274)")
+        .await
+        .expect("template lock");
+    let exists: bool = query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&template)
+        .fetch_one(&mut *lock)
+        .await
+        .expect("look up the template database");
     if !exists {
         // Built under a scratch name and renamed when complete, so an interrupted build
         // never leaves a half-migrated template behind.
         let building = format!("{template}_building");
-        exec(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
-        )
-        .await;
-        exec(&admin, &format!("CREATE DATABASE \"{building}\"")).await;
-        let conn = connect(&with_database(&database_url(), &building), 1).await;
+        drop_database(&building).await;
+        admin(&format!("CREATE DATABASE \"{building}\"")).await;
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(server_options().database(&building))
+            .await
+            .unwrap_or_else(|err| no_server(&err));
+        let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         Migrator::up(&conn, None)
             .await
             .expect("migrate the template database");
         let _ = conn.close().await;
-        exec(
-            &admin,
-            &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
-        )
+        admin(&format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{template}\""
+        ))
         .await;
     }
-    exec(&admin, "SELECT pg_advisory_unlock(727274)").await;
-    let _ = admin.close().await;
+    lock.execute("SELECT pg_advisory_unlock(727274)")
+        .await
+        .expect("template unlock");
     template
 }
 
@@ -306,51 +326,71 @@ fn remove_sqlite_files(path: &std::path::Path) {
     }
 }
 
-/// Declares a test that gets a migrated database of its own.
-///
-/// `db_test!(postgres, async fn name(db) { .. })` runs on PostgreSQL only;
-/// `db_test!(both, async fn name(db) { .. })` becomes the module `name` with one test per
-/// backend (`name::postgres`, `name::sqlite`). `db` is a `&TestDb`.
+/// Declares tests of one kind; see [`both!`](crate::both).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! db_tests {
+    ($setup:ident, $backends:tt; $($name:ident),+ $(,)?) => {
+        $(
+            $crate::db_test!($setup, $backends, $name);
+        )+
+    };
+}
+
+/// One test function as one test per backend; see [`both!`](crate::both).
+#[doc(hidden)]
 #[macro_export]
 macro_rules! db_test {
-    (postgres, async fn $name:ident($db:ident) $body:block) => {
-        #[tokio::test]
-        async fn $name() {
-            let test_db = $crate::harness::TestDb::migrated(
-                $crate::harness::Backend::Postgres,
-                concat!(module_path!(), "::", stringify!($name)),
-            )
-            .await;
-            let $db: &$crate::harness::TestDb = &test_db;
-            $body
+    ($setup:ident, [$($backend:ident => $test:ident),+], $name:ident) => {
+        mod $name {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let db = $crate::harness::TestDb::$setup(
+                        $crate::harness::Backend::$backend,
+                        module_path!(),
+                    )
+                    .await;
+                    super::$name(&db).await;
+                    db.pass().await;
+                }
+            )+
         }
     };
-    (both, async fn $name:ident($db:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+}
 
-            async fn body($db: &$crate::harness::TestDb) $body
+/// `both!(name, ..)`: runs each `async fn name(db: &DatabaseConnection)` on a migrated
+/// PostgreSQL and a migrated SQLite database, as the tests `name::postgres` and
+/// `name::sqlite`. `both!(empty: name, ..)` gives it empty databases instead, for tests of
+/// the migrations themselves.
+#[macro_export]
+macro_rules! both {
+    (empty: $($name:ident),+ $(,)?) => {
+        $crate::db_tests!(empty, [Postgres => postgres, Sqlite => sqlite]; $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::db_tests!(migrated, [Postgres => postgres, Sqlite => sqlite]; $($name),+);
+    };
+}
 
-            #[tokio::test]
-            async fn postgres() {
-                let db = $crate::harness::TestDb::migrated(
-                    $crate::harness::Backend::Postgres,
-                    module_path!(),
-                )
-                .await;
-                body(&db).await;
-            }
+/// `postgres!(name, ..)`: as [`both!`](crate::both), on PostgreSQL only.
+#[macro_export]
+macro_rules! postgres {
+    (empty: $($name:ident),+ $(,)?) => {
+        $crate::db_tests!(empty, [Postgres => postgres]; $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::db_tests!(migrated, [Postgres => postgres]; $($name),+);
+    };
+}
 
-            #[tokio::test]
-            async fn sqlite() {
-                let db = $crate::harness::TestDb::migrated(
-                    $crate::harness::Backend::Sqlite,
-                    module_path!(),
-                )
-                .await;
-                body(&db).await;
-            }
-        }
+/// `sqlite!(name, ..)`: as [`both!`](crate::both), on SQLite only.
+#[macro_export]
+macro_rules! sqlite {
+    (empty: $($name:ident),+ $(,)?) => {
+        $crate::db_tests!(empty, [Sqlite => sqlite]; $($name),+);
+    };
+    ($($name:ident),+ $(,)?) => {
+        $crate::db_tests!(migrated, [Sqlite => sqlite]; $($name),+);
     };
 }

@@ -1,11 +1,12 @@
 //! The integration suite: one binary (linking sea-orm twice costs minutes on two cores),
-//! one module per concern, one fresh database per test (see `harness`).
+//! laid out like the source: one module per concern of the schema and one per module of
+//! `src/store`, with one harness giving each test a fresh database (see `harness`).
 
+mod constraints;
 mod entities;
 mod fixtures;
 mod harness;
 mod migrations;
-mod rules;
 mod schema;
 mod soft_delete;
 mod sql;

@@ -4,9 +4,9 @@ use migration::{BASE_TABLES, COMPETITOR_TABLES, Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sea_orm_migration::MigrationStatus;
 
-use crate::harness::{Backend, TestDb};
 use crate::schema::assert_reference_catalog;
 use crate::sql::{count, query_all};
+use crate::{both, postgres, sqlite};
 
 async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
     sea_orm_migration::SchemaManager::new(db)
@@ -48,38 +48,37 @@ fn names_with(applied: [bool; 2]) -> Vec<(String, bool)> {
     ]
 }
 
-#[tokio::test]
-async fn migrator_round_trip() {
-    let db = TestDb::empty_postgres(concat!(module_path!(), "::migrator_round_trip")).await;
-    assert_tables(&db, false, false).await;
+async fn migrator_round_trip(db: &DatabaseConnection) {
+    assert_tables(db, false, false).await;
 
-    Migrator::up(&*db, None).await.expect("up");
-    assert_tables(&db, true, true).await;
-    assert_eq!(statuses(&db).await, names_with([true, true]));
+    Migrator::up(db, None).await.expect("up");
+    assert_tables(db, true, true).await;
+    assert_eq!(statuses(db).await, names_with([true, true]));
 
-    Migrator::up(&*db, None)
+    Migrator::up(db, None)
         .await
         .expect("a second up is a no-op");
-    assert_eq!(statuses(&db).await, names_with([true, true]));
-    assert_reference_catalog(&db).await;
+    assert_eq!(statuses(db).await, names_with([true, true]));
+    assert_reference_catalog(db).await;
 
-    Migrator::down(&*db, Some(1)).await.expect("down one step");
-    assert_tables(&db, true, false).await;
-    assert_eq!(statuses(&db).await, names_with([true, false]));
+    Migrator::down(db, Some(1)).await.expect("down one step");
+    assert_tables(db, true, false).await;
+    assert_eq!(statuses(db).await, names_with([true, false]));
 
-    Migrator::up(&*db, None).await.expect("up again");
-    assert_tables(&db, true, true).await;
+    Migrator::up(db, None).await.expect("up again");
+    assert_tables(db, true, true).await;
 
-    Migrator::reset(&*db).await.expect("reset");
-    assert_tables(&db, false, false).await;
+    Migrator::reset(db).await.expect("reset");
+    assert_tables(db, false, false).await;
     assert!(
-        !has_table(&db, "seaql_migrations").await,
+        !has_table(db, "seaql_migrations").await,
         "reset uninstalls the migration table"
     );
 
-    Migrator::up(&*db, None).await.expect("up after reset");
-    assert_reference_catalog(&db).await;
+    Migrator::up(db, None).await.expect("up after reset");
+    assert_reference_catalog(db).await;
 }
+postgres!(empty: migrator_round_trip);
 
 /// The four base tables as the Python service (SQLAlchemy) creates them.
 const PYTHON_SERVICE_DDL: &str = "
@@ -138,23 +137,23 @@ async fn base_rows(db: &DatabaseConnection) -> Vec<String> {
     rows
 }
 
-#[tokio::test]
-async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped() {
-    let db = TestDb::empty_postgres(concat!(module_path!(), "::adoption")).await;
+async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
+    db: &DatabaseConnection,
+) {
     db.execute_unprepared(PYTHON_SERVICE_DDL)
         .await
         .expect("the Python service's schema");
-    let before = base_rows(&db).await;
+    let before = base_rows(db).await;
     assert_eq!(before.len(), 5, "rows in every base table: {before:#?}");
 
-    Migrator::up(&*db, None)
+    Migrator::up(db, None)
         .await
         .expect("up adopts the base tables");
-    assert_tables(&db, true, true).await;
-    assert_eq!(base_rows(&db).await, before, "up changed base rows");
-    assert_reference_catalog(&db).await;
+    assert_tables(db, true, true).await;
+    assert_eq!(base_rows(db).await, before, "up changed base rows");
+    assert_reference_catalog(db).await;
 
-    let err = Migrator::reset(&*db)
+    let err = Migrator::reset(db)
         .await
         .expect_err("the base migration refuses to drop rows");
     let DbErr::Migration(message) = &err else {
@@ -171,66 +170,55 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped() {
             "{message:?} does not say {expected:?}"
         );
     }
-    assert_tables(&db, true, false).await;
-    assert_eq!(base_rows(&db).await, before, "reset lost base rows");
-    assert_eq!(statuses(&db).await, names_with([true, false]));
+    assert_tables(db, true, false).await;
+    assert_eq!(base_rows(db).await, before, "reset lost base rows");
+    assert_eq!(statuses(db).await, names_with([true, false]));
 
-    Migrator::up(&*db, None).await.expect("up again");
-    assert_tables(&db, true, true).await;
-    assert_eq!(base_rows(&db).await, before);
+    Migrator::up(db, None).await.expect("up again");
+    assert_tables(db, true, true).await;
+    assert_eq!(base_rows(db).await, before);
 }
+postgres!(empty: base_tables_created_by_another_tool_are_adopted_and_never_dropped);
 
-#[tokio::test]
-async fn down_drops_empty_base_tables() {
-    let db = TestDb::empty_postgres(concat!(module_path!(), "::down_drops_empty")).await;
-    Migrator::up(&*db, None).await.expect("up");
-    Migrator::down(&*db, None).await.expect("down all");
-    assert_tables(&db, false, false).await;
-    assert_eq!(count(&db, "seaql_migrations").await, 0);
+async fn down_drops_empty_base_tables(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    Migrator::down(db, None).await.expect("down all");
+    assert_tables(db, false, false).await;
+    assert_eq!(count(db, "seaql_migrations").await, 0);
 }
+postgres!(empty: down_drops_empty_base_tables);
 
 /// The competitor migration fails on its last statement (a table already holds the name of
 /// the last planned index): its transaction leaves none of its tables behind, on either
 /// backend, and the next `up` applies it whole.
-async fn a_failing_migration_leaves_nothing_behind(backend: Backend) {
-    let db = TestDb::empty(backend, &format!("{}::failing_{backend:?}", module_path!())).await;
+async fn a_failing_migration_leaves_nothing_behind(db: &DatabaseConnection) {
     db.execute_unprepared("CREATE TABLE idx_competitor_market_odds_market (x integer)")
         .await
         .expect("the obstacle");
-    Migrator::up(&*db, None)
+    Migrator::up(db, None)
         .await
         .expect_err("the last CREATE INDEX fails");
-    assert_tables(&db, true, false).await;
-    assert_eq!(statuses(&db).await, names_with([true, false]));
+    assert_tables(db, true, false).await;
+    assert_eq!(statuses(db).await, names_with([true, false]));
 
     db.execute_unprepared("DROP TABLE idx_competitor_market_odds_market")
         .await
         .expect("drop");
-    Migrator::up(&*db, None)
+    Migrator::up(db, None)
         .await
         .expect("up once the obstacle is gone");
-    assert_tables(&db, true, true).await;
+    assert_tables(db, true, true).await;
 }
+both!(empty: a_failing_migration_leaves_nothing_behind);
 
-#[tokio::test]
-async fn a_failing_migration_leaves_nothing_behind_on_postgres() {
-    a_failing_migration_leaves_nothing_behind(Backend::Postgres).await;
+async fn sqlite_migrator_round_trip(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    assert_tables(db, true, true).await;
+    Migrator::down(db, Some(1)).await.expect("down one step");
+    assert_tables(db, true, false).await;
+    Migrator::reset(db).await.expect("reset");
+    assert_tables(db, false, false).await;
+    Migrator::up(db, None).await.expect("up again");
+    assert_tables(db, true, true).await;
 }
-
-#[tokio::test]
-async fn a_failing_migration_leaves_nothing_behind_on_sqlite() {
-    a_failing_migration_leaves_nothing_behind(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn sqlite_migrator_round_trip() {
-    let db = TestDb::empty_sqlite(concat!(module_path!(), "::sqlite_round_trip")).await;
-    Migrator::up(&*db, None).await.expect("up");
-    assert_tables(&db, true, true).await;
-    Migrator::down(&*db, Some(1)).await.expect("down one step");
-    assert_tables(&db, true, false).await;
-    Migrator::reset(&*db).await.expect("reset");
-    assert_tables(&db, false, false).await;
-    Migrator::up(&*db, None).await.expect("up again");
-    assert_tables(&db, true, true).await;
-}
+sqlite!(empty: sqlite_migrator_round_trip);

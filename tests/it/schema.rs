@@ -5,7 +5,7 @@
 use migration::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 
-use crate::harness::TestDb;
+use crate::postgres;
 use crate::sql::{assert_lines, lines};
 
 /// `table.column type [NOT NULL] [DEFAULT expr]`, in table and column order.
@@ -166,12 +166,11 @@ pub async fn assert_reference_catalog(db: &DatabaseConnection) {
     assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
 }
 
-#[tokio::test]
-async fn up_on_an_empty_database_produces_the_reference_catalog() {
-    let db = TestDb::empty_postgres(concat!(module_path!(), "::up_on_empty")).await;
-    Migrator::up(&*db, None).await.expect("up");
-    assert_reference_catalog(&db).await;
+async fn up_on_an_empty_database_produces_the_reference_catalog(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    assert_reference_catalog(db).await;
 }
+postgres!(empty: up_on_an_empty_database_produces_the_reference_catalog);
 
 #[tokio::test]
 async fn the_planned_index_list_matches_the_plan() {

@@ -6,9 +6,9 @@ use entity::prelude::*;
 use entity::{CompetitorSource, competitor_event, competitor_tournament};
 use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set, TransactionTrait};
 
-use crate::db_test;
+use crate::both;
 use crate::fixtures::*;
-use crate::harness::TestDb;
+use sea_orm::DatabaseConnection;
 
 struct Palimpsest {
     premier: competitor_tournament::Model,
@@ -17,17 +17,17 @@ struct Palimpsest {
     events: Vec<competitor_event::Model>,
 }
 
-async fn palimpsest(db: &TestDb) -> Palimpsest {
-    let football = sport(&**db, "football").await;
+async fn palimpsest(db: &DatabaseConnection) -> Palimpsest {
+    let football = sport(db, "football").await;
     let premier =
-        competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "t-epl").await;
+        competitor_tournament(db, football.id, CompetitorSource::Sportybet, "t-epl").await;
     let laliga =
-        competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "t-liga").await;
+        competitor_tournament(db, football.id, CompetitorSource::Sportybet, "t-liga").await;
     let mut events = Vec::new();
     for external_id in ["e-1", "e-2", "e-3"] {
-        events.push(competitor_event(&**db, &premier, external_id).await);
+        events.push(competitor_event(db, &premier, external_id).await);
     }
-    events.push(competitor_event(&**db, &laliga, "e-4").await);
+    events.push(competitor_event(db, &laliga, "e-4").await);
     Palimpsest {
         premier,
         laliga,
@@ -35,9 +35,9 @@ async fn palimpsest(db: &TestDb) -> Palimpsest {
     }
 }
 
-async fn event(db: &TestDb, id: i32) -> competitor_event::Model {
+async fn event(db: &DatabaseConnection, id: i32) -> competitor_event::Model {
     CompetitorEvent::find_by_id(id)
-        .one(&**db)
+        .one(db)
         .await
         .unwrap()
         .unwrap()
@@ -47,98 +47,246 @@ fn ids(events: &[competitor_event::Model]) -> Vec<i32> {
     events.iter().map(|e| e.id).collect()
 }
 
-db_test!(both, async fn soft_delete_and_restore_an_event(db) {
+async fn soft_delete_and_restore_an_event(db: &DatabaseConnection) {
     let p = palimpsest(db).await;
     let target = p.events[1].id;
-    assert!(CompetitorEvent::soft_delete_by_id(&**db, target).await.unwrap());
-    assert!(!CompetitorEvent::soft_delete_by_id(&**db, target).await.unwrap(), "already deleted");
+    assert!(
+        CompetitorEvent::soft_delete_by_id(db, target)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !CompetitorEvent::soft_delete_by_id(db, target)
+            .await
+            .unwrap(),
+        "already deleted"
+    );
     let deleted = event(db, target).await;
     assert!(deleted.is_deleted());
     assert!(deleted.updated_at >= p.events[1].updated_at);
     assert_eq!(deleted.updated_at, deleted.deleted_at.unwrap());
 
-    let active = CompetitorEvent::find_active().order_by_asc(competitor_event::Column::Id).all(&**db).await.unwrap();
-    assert_eq!(ids(&active), [p.events[0].id, p.events[2].id, p.events[3].id]);
-    assert_eq!(ids(&CompetitorEvent::find_deleted().all(&**db).await.unwrap()), [target]);
-    assert_eq!(CompetitorEvent::find().all(&**db).await.unwrap().len(), 4, "find() is all rows");
+    let active = CompetitorEvent::find_active()
+        .order_by_asc(competitor_event::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&active),
+        [p.events[0].id, p.events[2].id, p.events[3].id]
+    );
+    assert_eq!(
+        ids(&CompetitorEvent::find_deleted().all(db).await.unwrap()),
+        [target]
+    );
+    assert_eq!(
+        CompetitorEvent::find().all(db).await.unwrap().len(),
+        4,
+        "find() is all rows"
+    );
 
-    assert!(CompetitorEvent::restore_by_id(&**db, target).await.unwrap());
-    assert!(!CompetitorEvent::restore_by_id(&**db, target).await.unwrap(), "already active");
+    assert!(CompetitorEvent::restore_by_id(db, target).await.unwrap());
+    assert!(
+        !CompetitorEvent::restore_by_id(db, target).await.unwrap(),
+        "already active"
+    );
     assert!(!event(db, target).await.is_deleted());
-    assert!(!CompetitorEvent::soft_delete_by_id(&**db, 999_999).await.unwrap(), "no such row");
-});
+    assert!(
+        !CompetitorEvent::soft_delete_by_id(db, 999_999)
+            .await
+            .unwrap(),
+        "no such row"
+    );
+}
+both!(soft_delete_and_restore_an_event);
 
-db_test!(both, async fn deleting_a_tournament_cascades_and_restore_brings_back_exactly_those_events(db) {
+async fn deleting_a_tournament_cascades_and_restore_brings_back_exactly_those_events(
+    db: &DatabaseConnection,
+) {
     let p = palimpsest(db).await;
     // e-1 left the palimpsest on its own, earlier.
-    assert!(CompetitorEvent::soft_delete_by_id(&**db, p.events[0].id).await.unwrap());
+    assert!(
+        CompetitorEvent::soft_delete_by_id(db, p.events[0].id)
+            .await
+            .unwrap()
+    );
     let earlier = event(db, p.events[0].id).await.deleted_at;
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
 
-    assert!(CompetitorTournament::soft_delete_by_id(&**db, p.premier.id).await.unwrap());
-    let tournament = CompetitorTournament::find_by_id(p.premier.id).one(&**db).await.unwrap().unwrap();
+    assert!(
+        CompetitorTournament::soft_delete_by_id(db, p.premier.id)
+            .await
+            .unwrap()
+    );
+    let tournament = CompetitorTournament::find_by_id(p.premier.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(tournament.is_deleted());
     for cascaded in [&p.events[1], &p.events[2]] {
-        assert_eq!(event(db, cascaded.id).await.deleted_at, tournament.deleted_at, "same timestamp");
+        assert_eq!(
+            event(db, cascaded.id).await.deleted_at,
+            tournament.deleted_at,
+            "same timestamp"
+        );
     }
-    assert_eq!(event(db, p.events[0].id).await.deleted_at, earlier, "the earlier delete is kept");
-    assert!(!event(db, p.events[3].id).await.is_deleted(), "other tournaments are untouched");
-    let active_tournaments = CompetitorTournament::find_active().all(&**db).await.unwrap();
+    assert_eq!(
+        event(db, p.events[0].id).await.deleted_at,
+        earlier,
+        "the earlier delete is kept"
+    );
+    assert!(
+        !event(db, p.events[3].id).await.is_deleted(),
+        "other tournaments are untouched"
+    );
+    let active_tournaments = CompetitorTournament::find_active().all(db).await.unwrap();
     assert_eq!(active_tournaments, vec![p.laliga.clone()]);
-    assert_eq!(ids(&CompetitorEvent::find_active().all(&**db).await.unwrap()), [p.events[3].id]);
+    assert_eq!(
+        ids(&CompetitorEvent::find_active().all(db).await.unwrap()),
+        [p.events[3].id]
+    );
 
-    assert!(CompetitorTournament::restore_by_id(&**db, p.premier.id).await.unwrap());
-    assert!(!CompetitorTournament::restore_by_id(&**db, p.premier.id).await.unwrap());
+    assert!(
+        CompetitorTournament::restore_by_id(db, p.premier.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !CompetitorTournament::restore_by_id(db, p.premier.id)
+            .await
+            .unwrap()
+    );
     assert!(!event(db, p.events[1].id).await.is_deleted());
     assert!(!event(db, p.events[2].id).await.is_deleted());
-    assert_eq!(event(db, p.events[0].id).await.deleted_at, earlier, "deleted on its own, stays deleted");
-});
+    assert_eq!(
+        event(db, p.events[0].id).await.deleted_at,
+        earlier,
+        "deleted on its own, stays deleted"
+    );
+}
+both!(deleting_a_tournament_cascades_and_restore_brings_back_exactly_those_events);
 
-db_test!(both, async fn soft_delete_joins_the_callers_transaction(db) {
+async fn soft_delete_joins_the_callers_transaction(db: &DatabaseConnection) {
     let p = palimpsest(db).await;
     let txn = db.begin().await.unwrap();
-    assert!(CompetitorTournament::soft_delete_by_id(&txn, p.premier.id).await.unwrap());
-    assert_eq!(CompetitorEvent::find_deleted().all(&txn).await.unwrap().len(), 3);
+    assert!(
+        CompetitorTournament::soft_delete_by_id(&txn, p.premier.id)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        CompetitorEvent::find_deleted()
+            .all(&txn)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     txn.rollback().await.unwrap();
-    assert!(CompetitorEvent::find_deleted().all(&**db).await.unwrap().is_empty(), "rolled back with the caller");
-    assert!(CompetitorTournament::find_deleted().all(&**db).await.unwrap().is_empty());
-});
+    assert!(
+        CompetitorEvent::find_deleted()
+            .all(db)
+            .await
+            .unwrap()
+            .is_empty(),
+        "rolled back with the caller"
+    );
+    assert!(
+        CompetitorTournament::find_deleted()
+            .all(db)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+both!(soft_delete_joins_the_callers_transaction);
 
-db_test!(both, async fn active_events_of_a_tournament_lazily_and_eagerly(db) {
+async fn active_events_of_a_tournament_lazily_and_eagerly(db: &DatabaseConnection) {
     let p = palimpsest(db).await;
-    assert!(CompetitorEvent::soft_delete_by_id(&**db, p.events[1].id).await.unwrap());
+    assert!(
+        CompetitorEvent::soft_delete_by_id(db, p.events[1].id)
+            .await
+            .unwrap()
+    );
     let all_premier = [p.events[0].id, p.events[1].id, p.events[2].id];
     let active_premier = [p.events[0].id, p.events[2].id];
 
     // Lazily: a select from one tournament.
-    let lazy_all = p.premier.find_events().order_by_asc(competitor_event::Column::Id).all(&**db).await.unwrap();
+    let lazy_all = p
+        .premier
+        .find_events()
+        .order_by_asc(competitor_event::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
     assert_eq!(ids(&lazy_all), all_premier);
-    let lazy_active = p.premier.find_active_events().order_by_asc(competitor_event::Column::Id).all(&**db).await.unwrap();
+    let lazy_active = p
+        .premier
+        .find_active_events()
+        .order_by_asc(competitor_event::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
     assert_eq!(ids(&lazy_active), active_premier);
 
     // Eagerly with a loader: one query for all tournaments.
-    let tournaments = CompetitorTournament::find().order_by_asc(competitor_tournament::Column::Id).all(&**db).await.unwrap();
-    let loaded: Vec<Vec<i32>> = load_events(&tournaments, &**db).await.unwrap().iter().map(|e| ids(e)).collect();
+    let tournaments = CompetitorTournament::find()
+        .order_by_asc(competitor_tournament::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    let loaded: Vec<Vec<i32>> = load_events(&tournaments, db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| ids(e))
+        .collect();
     assert_eq!(loaded, vec![all_premier.to_vec(), vec![p.events[3].id]]);
-    let loaded: Vec<Vec<i32>> = load_active_events(&tournaments, &**db).await.unwrap().iter().map(|e| ids(e)).collect();
+    let loaded: Vec<Vec<i32>> = load_active_events(&tournaments, db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| ids(e))
+        .collect();
     assert_eq!(loaded, vec![active_premier.to_vec(), vec![p.events[3].id]]);
 
     // Eagerly in one query, through the linked relation with the condition on its alias.
     let joined = CompetitorTournament::find()
         .find_with_linked(ActiveEvents)
         .order_by_asc(competitor_tournament::Column::Id)
-        .all(&**db)
+        .all(db)
         .await
         .unwrap();
-    let joined: Vec<(i32, Vec<i32>)> = joined.iter().map(|(t, e)| (t.id, { let mut ids = ids(e); ids.sort(); ids })).collect();
-    assert_eq!(joined, vec![(p.premier.id, active_premier.to_vec()), (p.laliga.id, vec![p.events[3].id])]);
-});
+    let joined: Vec<(i32, Vec<i32>)> = joined
+        .iter()
+        .map(|(t, e)| {
+            (t.id, {
+                let mut ids = ids(e);
+                ids.sort();
+                ids
+            })
+        })
+        .collect();
+    assert_eq!(
+        joined,
+        vec![
+            (p.premier.id, active_premier.to_vec()),
+            (p.laliga.id, vec![p.events[3].id])
+        ]
+    );
+}
+both!(active_events_of_a_tournament_lazily_and_eagerly);
 
-db_test!(both, async fn an_active_model_update_can_soft_delete_too(db) {
+async fn an_active_model_update_can_soft_delete_too(db: &DatabaseConnection) {
     let p = palimpsest(db).await;
     let mut change: competitor_event::ActiveModel = p.events[0].clone().into();
     change.deleted_at = Set(Some(entity::clock::now()));
-    let updated = change.update(&**db).await.unwrap();
+    let updated = change.update(db).await.unwrap();
     assert!(updated.is_deleted());
-    assert_eq!(ids(&CompetitorEvent::find_deleted().all(&**db).await.unwrap()), [p.events[0].id]);
-});
+    assert_eq!(
+        ids(&CompetitorEvent::find_deleted().all(db).await.unwrap()),
+        [p.events[0].id]
+    );
+}
+both!(an_active_model_update_can_soft_delete_too);

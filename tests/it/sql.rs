@@ -1,32 +1,12 @@
 //! Raw SQL for tests, written once with `$n` placeholders for both backends.
 
+use competitor_db::testing;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, Statement,
-    Value,
+    ConnectionTrait, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement, Value,
 };
 
 fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        // `$1`, `$2`, .. become `?` in order; the tests bind each value once, in order.
-        DbBackend::Sqlite => {
-            let mut out = String::with_capacity(sql.len());
-            let mut chars = sql.chars().peekable();
-            while let Some(c) = chars.next() {
-                if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-                    while chars.peek().is_some_and(char::is_ascii_digit) {
-                        chars.next();
-                    }
-                    out.push('?');
-                } else {
-                    out.push(c);
-                }
-            }
-            out
-        }
-        _ => sql.to_owned(),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
+    testing::statement(db.get_database_backend(), sql, values)
 }
 
 pub async fn execute(

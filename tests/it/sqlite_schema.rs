@@ -4,8 +4,9 @@
 
 use migration::{Migrator, MigratorTrait};
 
-use crate::harness::TestDb;
 use crate::sql::{assert_lines, lines};
+use crate::sqlite;
+use sea_orm::DatabaseConnection;
 
 /// `table.column type [NOT NULL] [DEFAULT expr] [PRIMARY KEY]` (`PRAGMA table_info`).
 const EXPECTED_COLUMNS: &[&str] = &[
@@ -166,27 +167,25 @@ const UNIQUE_KEYS_SQL: &str = "\
 const INDEXES_SQL: &str =
     "SELECT sql AS line FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name";
 
-#[tokio::test]
-async fn up_on_an_empty_sqlite_database_produces_the_expected_schema() {
-    let db = TestDb::empty_sqlite(concat!(module_path!(), "::up_on_empty")).await;
-    Migrator::up(&*db, None).await.expect("up");
-    assert_lines("columns", &lines(&db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
+async fn up_on_an_empty_sqlite_database_produces_the_expected_schema(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    assert_lines("columns", &lines(db, COLUMNS_SQL).await, EXPECTED_COLUMNS);
     assert_lines(
         "foreign keys",
-        &lines(&db, FOREIGN_KEYS_SQL).await,
+        &lines(db, FOREIGN_KEYS_SQL).await,
         EXPECTED_FOREIGN_KEYS,
     );
     assert_lines(
         "unique keys",
-        &lines(&db, UNIQUE_KEYS_SQL).await,
+        &lines(db, UNIQUE_KEYS_SQL).await,
         EXPECTED_UNIQUE_KEYS,
     );
-    assert_lines("indexes", &lines(&db, INDEXES_SQL).await, EXPECTED_INDEXES);
+    assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
     for (table, names) in EXPECTED_NAMED_CONSTRAINTS {
         let sql = format!(
             "SELECT sql AS line FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
         );
-        let ddl = lines(&db, &sql).await.concat();
+        let ddl = lines(db, &sql).await.concat();
         for name in *names {
             assert!(
                 ddl.contains(&format!("CONSTRAINT \"{name}\"")),
@@ -195,7 +194,7 @@ async fn up_on_an_empty_sqlite_database_produces_the_expected_schema() {
         }
     }
     let enforced = lines(
-        &db,
+        db,
         "SELECT CAST(foreign_keys AS text) AS line FROM pragma_foreign_keys",
     )
     .await;
@@ -205,3 +204,4 @@ async fn up_on_an_empty_sqlite_database_produces_the_expected_schema() {
         "foreign keys are enforced on SeaORM's SQLite connections"
     );
 }
+sqlite!(empty: up_on_an_empty_sqlite_database_produces_the_expected_schema);

@@ -7,16 +7,16 @@ use entity::validation::{Rule, ValidationError};
 use entity::{CompetitorSource, competitor_event, competitor_market_odds, competitor_tournament};
 use sea_orm::{ActiveModelTrait, DbErr, EntityTrait, PaginatorTrait, Set};
 
-use crate::db_test;
+use crate::both;
 use crate::fixtures::*;
-use crate::harness::TestDb;
+use sea_orm::DatabaseConnection;
 
 /// Inserting `model` fails naming `table.field`, `validate()` gives the typed error, and
 /// the table's row count is unchanged.
 macro_rules! assert_refused {
     ($db:expr, $entity:ty, $model:expr, $table:literal, $field:literal, $rule:pat) => {{
         let model = $model;
-        let before = <$entity>::find().count(&**$db).await.unwrap();
+        let before = <$entity>::find().count($db).await.unwrap();
         match model.validate() {
             Err(ValidationError {
                 table: $table,
@@ -25,7 +25,7 @@ macro_rules! assert_refused {
             }) => {}
             other => panic!("validate() of {}.{}: {other:?}", $table, $field),
         }
-        let err = model.insert(&**$db).await.expect_err("before_save refuses");
+        let err = model.insert($db).await.expect_err("before_save refuses");
         let DbErr::Custom(message) = &err else {
             panic!("expected DbErr::Custom, got {err:?}")
         };
@@ -34,120 +34,236 @@ macro_rules! assert_refused {
             "{message}"
         );
         assert_eq!(
-            <$entity>::find().count(&**$db).await.unwrap(),
+            <$entity>::find().count($db).await.unwrap(),
             before,
             "nothing written"
         );
     }};
 }
 
-async fn setup(db: &TestDb) -> (i32, competitor_tournament::Model) {
-    let football = sport(&**db, "football").await;
+async fn setup(db: &DatabaseConnection) -> (i32, competitor_tournament::Model) {
+    let football = sport(db, "football").await;
     let tournament =
-        competitor_tournament(&**db, football.id, CompetitorSource::Sportybet, "t-1").await;
+        competitor_tournament(db, football.id, CompetitorSource::Sportybet, "t-1").await;
     (football.id, tournament)
 }
 
-db_test!(both, async fn a_string_longer_than_its_column_is_refused(db) {
+async fn a_string_longer_than_its_column_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
     let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
     model.name = Set("x".repeat(256));
-    assert_refused!(db, CompetitorTournament, model, "competitor_tournaments", "name", Rule::TooLong { max: 255, len: 256 });
+    assert_refused!(
+        db,
+        CompetitorTournament,
+        model,
+        "competitor_tournaments",
+        "name",
+        Rule::TooLong { max: 255, len: 256 }
+    );
     let mut model = event_model(&tournament, "e-1", "sr:match:1");
     model.home_team = Set("é".repeat(256));
-    assert_refused!(db, CompetitorEvent, model, "competitor_events", "home_team", Rule::TooLong { max: 255, len: 256 });
+    assert_refused!(
+        db,
+        CompetitorEvent,
+        model,
+        "competitor_events",
+        "home_team",
+        Rule::TooLong { max: 255, len: 256 }
+    );
     // Characters, not bytes: 255 two-byte characters fit a varchar(255).
     let mut model = event_model(&tournament, "e-1", "sr:match:1");
     model.home_team = Set("é".repeat(255));
-    model.insert(&**db).await.expect("255 characters fit");
-});
+    model.insert(db).await.expect("255 characters fit");
+}
+both!(a_string_longer_than_its_column_is_refused);
 
-db_test!(both, async fn an_empty_name_is_refused(db) {
+async fn an_empty_name_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
     let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
     model.name = Set("  ".to_owned());
-    assert_refused!(db, CompetitorTournament, model, "competitor_tournaments", "name", Rule::Empty);
+    assert_refused!(
+        db,
+        CompetitorTournament,
+        model,
+        "competitor_tournaments",
+        "name",
+        Rule::Empty
+    );
     let mut model = event_model(&tournament, "e-1", "sr:match:1");
     model.name = Set(String::new());
-    assert_refused!(db, CompetitorEvent, model, "competitor_events", "name", Rule::Empty);
-});
+    assert_refused!(
+        db,
+        CompetitorEvent,
+        model,
+        "competitor_events",
+        "name",
+        Rule::Empty
+    );
+}
+both!(an_empty_name_is_refused);
 
-db_test!(both, async fn an_empty_external_id_is_refused(db) {
+async fn an_empty_external_id_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
     let model = tournament_model(sport_id, CompetitorSource::Bet9ja, "");
-    assert_refused!(db, CompetitorTournament, model, "competitor_tournaments", "external_id", Rule::Empty);
+    assert_refused!(
+        db,
+        CompetitorTournament,
+        model,
+        "competitor_tournaments",
+        "external_id",
+        Rule::Empty
+    );
     let model = event_model(&tournament, "", "sr:match:1");
-    assert_refused!(db, CompetitorEvent, model, "competitor_events", "external_id", Rule::Empty);
-});
+    assert_refused!(
+        db,
+        CompetitorEvent,
+        model,
+        "competitor_events",
+        "external_id",
+        Rule::Empty
+    );
+}
+both!(an_empty_external_id_is_refused);
 
-db_test!(both, async fn an_empty_sportradar_id_is_refused(db) {
+async fn an_empty_sportradar_id_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
     let model = event_model(&tournament, "e-1", "");
-    assert_refused!(db, CompetitorEvent, model, "competitor_events", "sportradar_id", Rule::Empty);
+    assert_refused!(
+        db,
+        CompetitorEvent,
+        model,
+        "competitor_events",
+        "sportradar_id",
+        Rule::Empty
+    );
     let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
     model.sportradar_id = Set(Some(String::new()));
-    assert_refused!(db, CompetitorTournament, model, "competitor_tournaments", "sportradar_id", Rule::Empty);
-});
+    assert_refused!(
+        db,
+        CompetitorTournament,
+        model,
+        "competitor_tournaments",
+        "sportradar_id",
+        Rule::Empty
+    );
+}
+both!(an_empty_sportradar_id_is_refused);
 
-db_test!(both, async fn a_country_iso_must_be_three_ascii_capitals(db) {
+async fn a_country_iso_must_be_three_ascii_capitals(db: &DatabaseConnection) {
     let (sport_id, _) = setup(db).await;
     for bad in ["en", "eng", "ENGL", "EN1", "ÉNG"] {
         let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
         model.country_iso = Set(Some(bad.to_owned()));
-        assert_refused!(db, CompetitorTournament, model, "competitor_tournaments", "country_iso", Rule::NotCountryIso(_));
+        assert_refused!(
+            db,
+            CompetitorTournament,
+            model,
+            "competitor_tournaments",
+            "country_iso",
+            Rule::NotCountryIso(_)
+        );
     }
     let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
     model.country_iso = Set(None);
-    model.insert(&**db).await.expect("no country is fine");
-});
+    model.insert(db).await.expect("no country is fine");
+}
+both!(a_country_iso_must_be_three_ascii_capitals);
 
-async fn snapshot_id(db: &TestDb, tournament: &competitor_tournament::Model) -> i64 {
-    let event = competitor_event(&**db, tournament, "e-1").await;
-    snapshot(&**db, event.id, None).await.id
+async fn snapshot_id(db: &DatabaseConnection, tournament: &competitor_tournament::Model) -> i64 {
+    let event = competitor_event(db, tournament, "e-1").await;
+    snapshot(db, event.id, None).await.id
 }
 
-db_test!(both, async fn a_non_finite_line_or_handicap_is_refused(db) {
+async fn a_non_finite_line_or_handicap_is_refused(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
     let model = market_model(snapshot, "5000", Some(f64::NAN), one_x_two(1.9, 3.0, 4.0));
-    assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "line", Rule::NotFinite(_));
+    assert_refused!(
+        db,
+        CompetitorMarketOdds,
+        model,
+        "competitor_market_odds",
+        "line",
+        Rule::NotFinite(_)
+    );
     let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
     model.handicap_home = Set(Some(f64::INFINITY));
-    assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "handicap_home", Rule::NotFinite(_));
+    assert_refused!(
+        db,
+        CompetitorMarketOdds,
+        model,
+        "competitor_market_odds",
+        "handicap_home",
+        Rule::NotFinite(_)
+    );
     let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
     model.handicap_away = Set(Some(f64::NEG_INFINITY));
-    assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "handicap_away", Rule::NotFinite(_));
-});
+    assert_refused!(
+        db,
+        CompetitorMarketOdds,
+        model,
+        "competitor_market_odds",
+        "handicap_away",
+        Rule::NotFinite(_)
+    );
+}
+both!(a_non_finite_line_or_handicap_is_refused);
 
-db_test!(both, async fn an_empty_handicap_type_is_refused(db) {
+async fn an_empty_handicap_type_is_refused(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
     let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
     model.handicap_type = Set(Some(String::new()));
-    assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "handicap_type", Rule::Empty);
-});
+    assert_refused!(
+        db,
+        CompetitorMarketOdds,
+        model,
+        "competitor_market_odds",
+        "handicap_type",
+        Rule::Empty
+    );
+}
+both!(an_empty_handicap_type_is_refused);
 
-db_test!(both, async fn odds_must_be_finite_and_at_least_one(db) {
+async fn odds_must_be_finite_and_at_least_one(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
     for odds in [0.95, f64::NAN, f64::INFINITY, -2.0] {
         let outcomes = Outcomes(vec![Outcome::new("1", 1.5), Outcome::new("2", odds)]);
         let model = market_model(snapshot, "3743", None, outcomes);
-        assert_refused!(db, CompetitorMarketOdds, model, "competitor_market_odds", "outcomes", Rule::InvalidOdds { index: 1, .. });
+        assert_refused!(
+            db,
+            CompetitorMarketOdds,
+            model,
+            "competitor_market_odds",
+            "outcomes",
+            Rule::InvalidOdds { index: 1, .. }
+        );
     }
     let evens = Outcomes(vec![Outcome::new("1", 1.0), Outcome::new("2", 1.0)]);
-    market_model(snapshot, "3743", None, evens).insert(&**db).await.expect("1.0 is valid odds");
-});
+    market_model(snapshot, "3743", None, evens)
+        .insert(db)
+        .await
+        .expect("1.0 is valid odds");
+}
+both!(odds_must_be_finite_and_at_least_one);
 
-db_test!(both, async fn an_update_is_checked_too_and_leaves_the_row(db) {
+async fn an_update_is_checked_too_and_leaves_the_row(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
-    let event = competitor_event(&**db, &tournament, "e-1").await;
+    let event = competitor_event(db, &tournament, "e-1").await;
     let mut change: competitor_event::ActiveModel = event.clone().into();
     change.sportradar_id = Set("x".repeat(101));
-    let err = change.update(&**db).await.expect_err("too long");
-    assert!(err.to_string().contains("competitor_events.sportradar_id"), "{err}");
-    assert_eq!(CompetitorEvent::find_by_id(event.id).one(&**db).await.unwrap(), Some(event));
-});
+    let err = change.update(db).await.expect_err("too long");
+    assert!(
+        err.to_string().contains("competitor_events.sportradar_id"),
+        "{err}"
+    );
+    assert_eq!(
+        CompetitorEvent::find_by_id(event.id).one(db).await.unwrap(),
+        Some(event)
+    );
+}
+both!(an_update_is_checked_too_and_leaves_the_row);
 
 #[test]
 fn validation_errors_read_well() {

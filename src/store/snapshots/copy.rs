@@ -1,5 +1,5 @@
-//! The PostgreSQL fast path of [`write_snapshots`](super::write_snapshots): snapshots and
-//! markets streamed through `COPY .. FROM STDIN` in the store's own transaction.
+//! The PostgreSQL path given the pool: snapshots and markets streamed through
+//! `COPY .. FROM STDIN` in a transaction of the store's own.
 //!
 //! COPY needs the connection's copy sub-protocol, which SeaORM's transactions do not
 //! expose; so this path runs only when the store is handed the pool itself and can open
@@ -9,29 +9,39 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sqlx::{self, PgPool};
+use sea_orm::sqlx::{self, PgConnection, PgPool};
 use sea_orm::{DbErr, RuntimeErr};
 
-use super::error::StoreError;
-use super::snapshots::{ALLOCATE_SNAPSHOT_IDS, NewSnapshot};
+use super::{ALLOCATE_SNAPSHOT_IDS, NewSnapshot, StoreError, json_text};
 
 /// Bytes of COPY data buffered before they are sent.
 const SEND_AT: usize = 1 << 20;
 
 /// Writes `snapshots` and their markets in one transaction; returns the snapshot ids in
 /// input order.
-pub(super) async fn write_snapshots(
+pub(crate) async fn write_snapshots(
     pool: &PgPool,
     snapshots: &[NewSnapshot],
 ) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
+    let ids = copy_snapshots(&mut tx, snapshots).await?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(ids)
+}
+
+/// Allocates the snapshot ids and streams the snapshots, then their markets, through
+/// COPY on `conn`; returns the ids in input order. The caller owns the transaction.
+pub(crate) async fn copy_snapshots(
+    conn: &mut PgConnection,
+    snapshots: &[NewSnapshot],
+) -> Result<Vec<i64>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar(ALLOCATE_SNAPSHOT_IDS)
         .bind(snapshots.len() as i64)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *conn)
         .await
         .map_err(db_err)?;
 
-    let mut copy = tx
+    let mut copy = conn
         .copy_in_raw(
             "COPY competitor_odds_snapshots \
              (id, competitor_event_id, captured_at, scrape_run_id, raw_response) FROM STDIN",
@@ -42,10 +52,10 @@ pub(super) async fn write_snapshots(
     for (snapshot, id) in snapshots.iter().zip(&ids) {
         rows.int(*id);
         rows.int(i64::from(snapshot.competitor_event_id));
-        rows.timestamp(snapshot.captured_at);
+        rows.timestamp(snapshot.stored_captured_at());
         rows.optional(snapshot.scrape_run_id.map(i64::from), CopyRows::int);
         match &snapshot.raw_response {
-            Some(json) => rows.json(json)?,
+            Some(json) => rows.text(&json_text(json)?),
             None => rows.null(),
         }
         rows.end_row();
@@ -56,7 +66,7 @@ pub(super) async fn write_snapshots(
     copy.send(rows.take()).await.map_err(db_err)?;
     copy.finish().await.map_err(db_err)?;
 
-    let mut copy = tx
+    let mut copy = conn
         .copy_in_raw(
             "COPY competitor_market_odds (snapshot_id, betpawa_market_id, betpawa_market_name, \
              line, handicap_type, handicap_home, handicap_away, outcomes) FROM STDIN",
@@ -72,7 +82,7 @@ pub(super) async fn write_snapshots(
             rows.optional(market.handicap_type.as_deref(), CopyRows::text);
             rows.optional(market.handicap_home, CopyRows::float);
             rows.optional(market.handicap_away, CopyRows::float);
-            rows.json(&market.outcomes)?;
+            rows.text(&market.outcomes_json()?);
             rows.end_row();
             if rows.len() >= SEND_AT {
                 copy.send(rows.take()).await.map_err(db_err)?;
@@ -81,12 +91,11 @@ pub(super) async fn write_snapshots(
     }
     copy.send(rows.take()).await.map_err(db_err)?;
     copy.finish().await.map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
     Ok(ids)
 }
 
 /// sqlx errors as SeaORM reports them, so [`StoreError`] classifies them the same way.
-fn db_err(err: sqlx::Error) -> StoreError {
+pub(crate) fn db_err(err: sqlx::Error) -> StoreError {
     StoreError::from(DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err))))
 }
 
@@ -137,6 +146,8 @@ impl CopyRows {
         }
     }
 
+    /// RFC 3339 with as many fractional digits as the value has (at most six once
+    /// truncated to microseconds).
     fn timestamp(&mut self, value: DateTime<Utc>) {
         let text = value.to_rfc3339_opts(SecondsFormat::AutoSi, true);
         self.field().push_str(&text);
@@ -153,13 +164,6 @@ impl CopyRows {
                 c => field.push(c),
             }
         }
-    }
-
-    fn json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), StoreError> {
-        let json = serde_json::to_string(value)
-            .map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))?;
-        self.text(&json);
-        Ok(())
     }
 
     fn null(&mut self) {

@@ -1,0 +1,71 @@
+//! Bounded retries of a write the database refused for lock contention.
+//!
+//! The store takes row locks in one order on every path (see the README's "Concurrency"),
+//! so concurrent scrape cycles do not deadlock one another; other clients of the same
+//! database (the Python service, a caller's own transaction) can still make PostgreSQL
+//! pick a deadlock victim (`40P01`) or refuse a serializable transaction (`40001`), and
+//! SQLite can stay busy past its timeout. Each attempt is one transaction (a savepoint
+//! inside the caller's), rolled back whole before the next, so a refused attempt leaves
+//! nothing behind.
+
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+use sea_orm::{DbErr, RuntimeErr};
+
+use super::error::StoreError;
+
+/// Attempts of one logical write before it fails with [`StoreError::Contention`].
+pub const ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` until it succeeds, fails for another reason, or was refused for
+/// contention [`ATTEMPTS`] times; waits a short, growing, jittered delay between attempts.
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut attempts = 1;
+    loop {
+        match attempt().await {
+            Err(StoreError::Db(err)) if is_contention(&err) => {
+                if attempts == ATTEMPTS {
+                    return Err(StoreError::Contention {
+                        attempts,
+                        last: err,
+                    });
+                }
+                tokio::time::sleep(backoff(attempts)).await;
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// 10 ms, 20 ms, 40 ms, .. plus up to as much again at random, so two writers that
+/// collided do not collide again in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.saturating_sub(1).min(6);
+    let jitter = RandomState::new().hash_one(attempt) % base.max(1);
+    Duration::from_millis(base + jitter)
+}
+
+/// PostgreSQL's `deadlock_detected` (40P01) and `serialization_failure` (40001);
+/// SQLite's `SQLITE_BUSY` (5) and `SQLITE_BUSY_SNAPSHOT` (517).
+pub(crate) fn is_contention(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx))
+    | DbErr::Conn(RuntimeErr::SqlxError(sqlx))) = err
+    else {
+        return false;
+    };
+    let Some(database) = sqlx.as_database_error() else {
+        return false;
+    };
+    matches!(
+        database.code().as_deref(),
+        Some("40P01" | "40001" | "5" | "517")
+    )
+}
