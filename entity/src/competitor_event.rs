@@ -79,6 +79,9 @@ pub enum Relation {
     /// Its odds snapshots.
     #[sea_orm(has_many = "super::competitor_odds_snapshot::Entity")]
     CompetitorOddsSnapshot,
+    /// Its current odds, one row per market.
+    #[sea_orm(has_many = "super::competitor_market_odds_current::Entity")]
+    CompetitorMarketOddsCurrent,
 }
 
 impl Related<super::competitor_tournament::Entity> for Entity {
@@ -96,6 +99,12 @@ impl Related<super::event::Entity> for Entity {
 impl Related<super::competitor_odds_snapshot::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::CompetitorOddsSnapshot.def()
+    }
+}
+
+impl Related<super::competitor_market_odds_current::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CompetitorMarketOddsCurrent.def()
     }
 }
 

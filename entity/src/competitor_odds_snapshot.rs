@@ -24,6 +24,9 @@ pub struct Model {
     /// The competitor's raw response, kept for debugging (json).
     #[sea_orm(column_type = "Json", nullable)]
     pub raw_response: Option<Json>,
+    /// The latest capture that found the event's odds unchanged since this snapshot; set
+    /// by the change mode on the event's newest snapshot instead of writing rows.
+    pub last_confirmed_at: Option<DateTimeUtc>,
 }
 
 /// Relations of a snapshot.
@@ -70,13 +73,24 @@ impl Related<super::competitor_market_odds::Entity> for Entity {
     }
 }
 
+impl Model {
+    /// When the event's odds were last known to hold: `last_confirmed_at`, else
+    /// `captured_at`.
+    pub fn freshness(&self) -> DateTimeUtc {
+        self.last_confirmed_at.unwrap_or(self.captured_at)
+    }
+}
+
 impl ActiveModel {
-    /// Checks the values being written: `captured_at` in years 1..=9999.
+    /// Checks the values being written: `captured_at` and `last_confirmed_at` in years
+    /// 1..=9999.
     ///
     /// # Errors
     /// A [`ValidationError`] naming the field that breaks a rule.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        Checker::new("competitor_odds_snapshots").timestamp("captured_at", &self.captured_at)
+        let check = Checker::new("competitor_odds_snapshots");
+        check.timestamp("captured_at", &self.captured_at)?;
+        check.optional_timestamp("last_confirmed_at", &self.last_confirmed_at)
     }
 }
 

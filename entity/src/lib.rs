@@ -1,7 +1,8 @@
 //! SeaORM entities of the competitor odds schema.
 //!
 //! One module per table: the competitor tables ([`competitor_tournament`],
-//! [`competitor_event`], [`competitor_odds_snapshot`], [`competitor_market_odds`]) and the
+//! [`competitor_event`], [`competitor_odds_snapshot`], [`competitor_market_odds`],
+//! [`competitor_market_odds_current`]) and the
 //! base tables their foreign keys point at ([`sport`], [`tournament`], [`event`],
 //! [`scrape_run`]), which the Python service owns. Beside them: the [`CompetitorSource`]
 //! enum, typed market [`outcome`]s, the [`soft_delete`] filters and the [`validation`]
@@ -14,6 +15,7 @@
 pub mod clock;
 pub mod competitor_event;
 pub mod competitor_market_odds;
+pub mod competitor_market_odds_current;
 pub mod competitor_odds_snapshot;
 pub mod competitor_source;
 pub mod competitor_tournament;

@@ -2,6 +2,7 @@
 
 pub use crate::competitor_event::Entity as CompetitorEvent;
 pub use crate::competitor_market_odds::Entity as CompetitorMarketOdds;
+pub use crate::competitor_market_odds_current::Entity as CompetitorMarketOddsCurrent;
 pub use crate::competitor_odds_snapshot::Entity as CompetitorOddsSnapshot;
 pub use crate::competitor_source::CompetitorSource;
 pub use crate::competitor_tournament::Entity as CompetitorTournament;

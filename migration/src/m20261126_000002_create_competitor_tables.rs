@@ -381,6 +381,8 @@ pub enum CompetitorOddsSnapshots {
     CapturedAt,
     ScrapeRunId,
     RawResponse,
+    /// Added by migration 3.
+    LastConfirmedAt,
 }
 
 #[derive(DeriveIden)]

@@ -4,7 +4,10 @@ use entity::competitor_event::ToSport;
 use entity::competitor_market_odds::ToCompetitorEvent;
 use entity::outcome::{Outcome, Outcomes};
 use entity::prelude::*;
-use entity::{CompetitorSource, competitor_event, competitor_market_odds, competitor_tournament};
+use entity::{
+    CompetitorSource, competitor_event, competitor_market_odds, competitor_market_odds_current,
+    competitor_tournament,
+};
 use sea_orm::ColumnTrait;
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, LoaderTrait, ModelTrait,
@@ -28,6 +31,7 @@ fn entity_tables(backend: DbBackend) -> Vec<sea_orm::sea_query::TableCreateState
         schema.create_table_from_entity(CompetitorEvent),
         schema.create_table_from_entity(CompetitorOddsSnapshot),
         schema.create_table_from_entity(CompetitorMarketOdds),
+        schema.create_table_from_entity(CompetitorMarketOddsCurrent),
     ]
 }
 
@@ -37,6 +41,7 @@ fn entity_unique_keys(backend: DbBackend) -> Vec<sea_orm::sea_query::IndexCreate
     [
         schema.create_index_from_entity(CompetitorTournament),
         schema.create_index_from_entity(CompetitorEvent),
+        schema.create_index_from_entity(CompetitorMarketOddsCurrent),
     ]
     .concat()
 }
@@ -133,12 +138,36 @@ async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
         FROM sqlite_master m, pragma_index_list(m.name) il
         WHERE m.type = 'table' AND il.\"unique\" AND il.origin <> 'pk'
           AND m.name <> 'seaql_migrations'
+          AND NOT EXISTS (SELECT 1 FROM pragma_index_info(il.name) ii WHERE ii.name IS NULL)
         ORDER BY 1";
-    query_all(db, sql, vec![])
+    let mut lines: Vec<String> = query_all(db, sql, vec![])
         .await
         .iter()
         .map(|row| row.try_get::<String>("", "line").expect("line"))
-        .collect()
+        .collect();
+    // A unique index on expressions (the NULL-safe key of the current odds): its columns
+    // read from the `IFNULL(column, x'')` expressions of its SQL.
+    let on_expressions = "
+        SELECT m.name || ' ' || i.sql AS line
+        FROM sqlite_master m, pragma_index_list(m.name) il
+        JOIN sqlite_master i ON i.name = il.name
+        WHERE m.type = 'table' AND il.\"unique\"
+          AND EXISTS (SELECT 1 FROM pragma_index_info(il.name) ii WHERE ii.name IS NULL)";
+    for row in query_all(db, on_expressions, vec![]).await {
+        let line: String = row.try_get("", "line").expect("line");
+        let (table, sql) = line.split_once(' ').expect("table and SQL");
+        let list = sql.rsplit_once(" (").expect("a column list").1;
+        let mut columns: Vec<&str> = list
+            .trim_end_matches(')')
+            .split(", ")
+            .filter(|part| !part.starts_with("x''"))
+            .map(|part| part.trim_start_matches("IFNULL("))
+            .collect();
+        columns.sort_unstable();
+        lines.push(format!("{table} unique ({})", columns.join(",")));
+    }
+    lines.sort();
+    lines
 }
 
 async fn entities_match_the_migrated_tables(db: &DatabaseConnection) {
@@ -152,11 +181,11 @@ async fn entities_match_the_migrated_tables(db: &DatabaseConnection) {
         missing.is_empty() && extra.is_empty(),
         "entities drift from the migrations\nin the database only: {missing:#?}\nin the entities only: {extra:#?}"
     );
-    // The comparison saw every table: 60 columns, 8 foreign keys, 6 unique keys.
+    // The comparison saw every table: 72 columns, 9 foreign keys, 7 unique keys.
     let kinds = |kind: &str| migrated.iter().filter(|l| l.contains(kind)).count();
     assert_eq!(
         (kinds(" column "), kinds(" fk ("), kinds(" unique (")),
-        (60, 8, 6),
+        (72, 9, 7),
         "{migrated:#?}"
     );
 }
@@ -503,3 +532,53 @@ async fn updated_at_moves_on_every_update(db: &DatabaseConnection) {
     assert_eq!(stored, first);
 }
 both!(updated_at_moves_on_every_update);
+
+/// Current odds relate to their competitor event both ways, with typed outcomes and
+/// NULL keys read back as `None`.
+async fn current_odds_relate_to_their_event_both_ways(db: &DatabaseConnection) {
+    let football = sport(db, "football").await;
+    let tournament = competitor_tournament(db, football.id, CompetitorSource::Bet9ja, "17").await;
+    let event = competitor_event(db, &tournament, "61300417").await;
+    let outcomes = Outcomes(vec![
+        Outcome::new("Over", 1.9),
+        Outcome {
+            name: "Under".into(),
+            odds: 1.95,
+            is_active: false,
+        },
+    ]);
+    let current = competitor_market_odds_current::ActiveModel {
+        competitor_event_id: Set(event.id),
+        betpawa_market_id: Set("5000".to_owned()),
+        betpawa_market_name: Set("Over/Under".to_owned()),
+        line: Set(Some(2.5)),
+        outcomes: Set(outcomes.clone()),
+        changed_at: Set(kickoff(1, 8)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("a current market");
+    assert_eq!(current.outcomes, outcomes);
+    assert_eq!((&current.handicap_type, current.handicap_home), (&None, None));
+    assert!(current.is_available());
+    assert_eq!(
+        event
+            .find_related(CompetitorMarketOddsCurrent)
+            .all(db)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let stored = CompetitorMarketOddsCurrent::find_by_id(current.id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        stored.find_related(CompetitorEvent).one(db).await.unwrap(),
+        Some(event)
+    );
+}
+both!(current_odds_relate_to_their_event_both_ways);

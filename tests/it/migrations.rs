@@ -1,11 +1,13 @@
 //! The migrator stepped up and down, and adoption of base tables another tool created.
 
-use migration::{BASE_TABLES, COMPETITOR_TABLES, Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use entity::{CompetitorSource, competitor_market_odds_current};
+use migration::{BASE_TABLES, COMPETITOR_TABLES, CURRENT_ODDS_TABLE, Migrator, MigratorTrait};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set};
 use sea_orm_migration::MigrationStatus;
 
+use crate::fixtures::{competitor_event, competitor_tournament, kickoff, one_x_two, sport};
 use crate::schema::assert_reference_catalog;
-use crate::sql::{count, query_all};
+use crate::sql::{count, lines, query_all};
 use crate::{both, postgres, sqlite};
 
 async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
@@ -15,18 +17,24 @@ async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
         .expect("has_table")
 }
 
-/// Asserts which of the base and competitor tables exist.
-async fn assert_tables(db: &DatabaseConnection, base: bool, competitor: bool) {
+/// Asserts which of the base tables, the competitor tables and the current odds table
+/// (migrations 1, 2 and 3) exist.
+async fn assert_tables(db: &DatabaseConnection, applied: [bool; 3]) {
     for table in BASE_TABLES {
-        assert_eq!(has_table(db, table).await, base, "base table {table}");
+        assert_eq!(has_table(db, table).await, applied[0], "base table {table}");
     }
     for table in COMPETITOR_TABLES {
         assert_eq!(
             has_table(db, table).await,
-            competitor,
+            applied[1],
             "competitor table {table}"
         );
     }
+    assert_eq!(
+        has_table(db, CURRENT_ODDS_TABLE).await,
+        applied[2],
+        "{CURRENT_ODDS_TABLE}"
+    );
 }
 
 async fn statuses(db: &DatabaseConnection) -> Vec<(String, bool)> {
@@ -38,38 +46,53 @@ async fn statuses(db: &DatabaseConnection) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn names_with(applied: [bool; 2]) -> Vec<(String, bool)> {
-    vec![
-        ("m20261126_000001_create_base_tables".to_owned(), applied[0]),
-        (
-            "m20261126_000002_create_competitor_tables".to_owned(),
-            applied[1],
-        ),
+fn names_with(applied: [bool; 3]) -> Vec<(String, bool)> {
+    [
+        "m20261126_000001_create_base_tables",
+        "m20261126_000002_create_competitor_tables",
+        "m20261127_000003_add_current_odds",
     ]
+    .iter()
+    .zip(applied)
+    .map(|(name, applied)| ((*name).to_owned(), applied))
+    .collect()
 }
 
 async fn migrator_round_trip(db: &DatabaseConnection) {
-    assert_tables(db, false, false).await;
+    assert_tables(db, [false, false, false]).await;
 
     Migrator::up(db, None).await.expect("up");
-    assert_tables(db, true, true).await;
-    assert_eq!(statuses(db).await, names_with([true, true]));
+    assert_tables(db, [true, true, true]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, true]));
 
     Migrator::up(db, None)
         .await
         .expect("a second up is a no-op");
-    assert_eq!(statuses(db).await, names_with([true, true]));
+    assert_eq!(statuses(db).await, names_with([true, true, true]));
     assert_reference_catalog(db).await;
 
     Migrator::down(db, Some(1)).await.expect("down one step");
-    assert_tables(db, true, false).await;
-    assert_eq!(statuses(db).await, names_with([true, false]));
+    assert_tables(db, [true, true, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, false]));
+    let snapshot_columns = lines(
+        db,
+        "SELECT column_name AS line FROM information_schema.columns \
+         WHERE table_name = 'competitor_odds_snapshots' ORDER BY ordinal_position",
+    )
+    .await;
+    assert!(!snapshot_columns.contains(&"last_confirmed_at".to_owned()));
+
+    Migrator::down(db, Some(1))
+        .await
+        .expect("down another step");
+    assert_tables(db, [true, false, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, false, false]));
 
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, true, true).await;
+    assert_tables(db, [true, true, true]).await;
 
     Migrator::reset(db).await.expect("reset");
-    assert_tables(db, false, false).await;
+    assert_tables(db, [false, false, false]).await;
     assert!(
         !has_table(db, "seaql_migrations").await,
         "reset uninstalls the migration table"
@@ -149,7 +172,7 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
     Migrator::up(db, None)
         .await
         .expect("up adopts the base tables");
-    assert_tables(db, true, true).await;
+    assert_tables(db, [true, true, true]).await;
     assert_eq!(base_rows(db).await, before, "up changed base rows");
     assert_reference_catalog(db).await;
 
@@ -170,12 +193,12 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
             "{message:?} does not say {expected:?}"
         );
     }
-    assert_tables(db, true, false).await;
+    assert_tables(db, [true, false, false]).await;
     assert_eq!(base_rows(db).await, before, "reset lost base rows");
-    assert_eq!(statuses(db).await, names_with([true, false]));
+    assert_eq!(statuses(db).await, names_with([true, false, false]));
 
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, true, true).await;
+    assert_tables(db, [true, true, true]).await;
     assert_eq!(base_rows(db).await, before);
 }
 postgres!(empty: base_tables_created_by_another_tool_are_adopted_and_never_dropped);
@@ -183,7 +206,7 @@ postgres!(empty: base_tables_created_by_another_tool_are_adopted_and_never_dropp
 async fn down_drops_empty_base_tables(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
     Migrator::down(db, None).await.expect("down all");
-    assert_tables(db, false, false).await;
+    assert_tables(db, [false, false, false]).await;
     assert_eq!(count(db, "seaql_migrations").await, 0);
 }
 postgres!(empty: down_drops_empty_base_tables);
@@ -198,8 +221,8 @@ async fn a_failing_migration_leaves_nothing_behind(db: &DatabaseConnection) {
     Migrator::up(db, None)
         .await
         .expect_err("the last CREATE INDEX fails");
-    assert_tables(db, true, false).await;
-    assert_eq!(statuses(db).await, names_with([true, false]));
+    assert_tables(db, [true, false, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, false, false]));
 
     db.execute_unprepared("DROP TABLE idx_competitor_market_odds_market")
         .await
@@ -207,18 +230,61 @@ async fn a_failing_migration_leaves_nothing_behind(db: &DatabaseConnection) {
     Migrator::up(db, None)
         .await
         .expect("up once the obstacle is gone");
-    assert_tables(db, true, true).await;
+    assert_tables(db, [true, true, true]).await;
 }
 both!(empty: a_failing_migration_leaves_nothing_behind);
 
 async fn sqlite_migrator_round_trip(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
-    assert_tables(db, true, true).await;
-    Migrator::down(db, Some(1)).await.expect("down one step");
-    assert_tables(db, true, false).await;
+    assert_tables(db, [true, true, true]).await;
+    Migrator::down(db, Some(2)).await.expect("down two steps");
+    assert_tables(db, [true, false, false]).await;
     Migrator::reset(db).await.expect("reset");
-    assert_tables(db, false, false).await;
+    assert_tables(db, [false, false, false]).await;
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, true, true).await;
+    assert_tables(db, [true, true, true]).await;
 }
 sqlite!(empty: sqlite_migrator_round_trip);
+
+/// Migration 3's `down` refuses while the current odds table holds rows, naming it and
+/// the count, and changes nothing; emptied, it goes.
+async fn current_odds_are_never_dropped_with_rows(db: &DatabaseConnection) {
+    Migrator::up(db, None).await.expect("up");
+    let football = sport(db, "football").await;
+    let tournament = competitor_tournament(db, football.id, CompetitorSource::Bet9ja, "t").await;
+    let event = competitor_event(db, &tournament, "e").await;
+    for (market, line) in [("5000", Some(2.5)), ("3743", None)] {
+        competitor_market_odds_current::ActiveModel {
+            competitor_event_id: Set(event.id),
+            betpawa_market_id: Set(market.to_owned()),
+            betpawa_market_name: Set("a market".to_owned()),
+            line: Set(line),
+            outcomes: Set(one_x_two(1.5, 3.5, 6.0)),
+            changed_at: Set(kickoff(1, 8)),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .expect("a current market");
+    }
+    let err = Migrator::down(db, Some(1))
+        .await
+        .expect_err("refuses to drop rows");
+    let DbErr::Migration(message) = &err else {
+        panic!("expected DbErr::Migration, got {err:?}")
+    };
+    assert!(
+        message.contains("`competitor_market_odds_current`: it holds 2 rows"),
+        "{message}"
+    );
+    assert_tables(db, [true, true, true]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, true]));
+    assert_eq!(count(db, CURRENT_ODDS_TABLE).await, 2);
+
+    crate::sql::execute(db, "DELETE FROM competitor_market_odds_current", vec![])
+        .await
+        .expect("empty it");
+    Migrator::down(db, Some(1)).await.expect("down once empty");
+    assert_tables(db, [true, true, false]).await;
+}
+both!(empty: current_odds_are_never_dropped_with_rows);

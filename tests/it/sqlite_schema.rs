@@ -32,11 +32,23 @@ const EXPECTED_COLUMNS: &[&str] = &[
     "competitor_market_odds.handicap_home double",
     "competitor_market_odds.handicap_away double",
     "competitor_market_odds.outcomes json_text NOT NULL",
+    "competitor_market_odds_current.id INTEGER NOT NULL PRIMARY KEY",
+    "competitor_market_odds_current.competitor_event_id INTEGER NOT NULL",
+    "competitor_market_odds_current.betpawa_market_id varchar(50) NOT NULL",
+    "competitor_market_odds_current.betpawa_market_name varchar(255) NOT NULL",
+    "competitor_market_odds_current.line double",
+    "competitor_market_odds_current.handicap_type varchar(50)",
+    "competitor_market_odds_current.handicap_home double",
+    "competitor_market_odds_current.handicap_away double",
+    "competitor_market_odds_current.outcomes json_text NOT NULL",
+    "competitor_market_odds_current.changed_at timestamp_with_timezone_text NOT NULL",
+    "competitor_market_odds_current.unavailable_at timestamp_with_timezone_text",
     "competitor_odds_snapshots.id INTEGER NOT NULL PRIMARY KEY",
     "competitor_odds_snapshots.competitor_event_id INTEGER NOT NULL",
     "competitor_odds_snapshots.captured_at timestamp_with_timezone_text NOT NULL DEFAULT strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
     "competitor_odds_snapshots.scrape_run_id INTEGER",
     "competitor_odds_snapshots.raw_response json_text",
+    "competitor_odds_snapshots.last_confirmed_at timestamp_with_timezone_text",
     "competitor_tournaments.id INTEGER NOT NULL PRIMARY KEY",
     "competitor_tournaments.source varchar(20) NOT NULL",
     "competitor_tournaments.sport_id INTEGER NOT NULL",
@@ -77,6 +89,7 @@ const EXPECTED_FOREIGN_KEYS: &[&str] = &[
     "competitor_events (betpawa_event_id) -> events (id) ON DELETE SET NULL",
     "competitor_events (tournament_id) -> competitor_tournaments (id) ON DELETE CASCADE",
     "competitor_market_odds (snapshot_id) -> competitor_odds_snapshots (id) ON DELETE CASCADE",
+    "competitor_market_odds_current (competitor_event_id) -> competitor_events (id) ON DELETE CASCADE",
     "competitor_odds_snapshots (competitor_event_id) -> competitor_events (id) ON DELETE CASCADE",
     "competitor_odds_snapshots (scrape_run_id) -> scrape_runs (id) ON DELETE SET NULL",
     "competitor_tournaments (sport_id) -> sports (id) ON DELETE RESTRICT",
@@ -105,11 +118,13 @@ const EXPECTED_INDEXES: &[&str] = &[
     "CREATE INDEX \"idx_competitor_market_odds_snapshot\" ON \"competitor_market_odds\" (\"snapshot_id\")",
     "CREATE INDEX \"idx_competitor_odds_snapshots_captured\" ON \"competitor_odds_snapshots\" (\"captured_at\")",
     "CREATE INDEX \"idx_competitor_odds_snapshots_event\" ON \"competitor_odds_snapshots\" (\"competitor_event_id\")",
+    "CREATE INDEX \"idx_competitor_odds_snapshots_event_newest\" ON \"competitor_odds_snapshots\" (\"competitor_event_id\", \"captured_at\" DESC, \"id\" DESC)",
     "CREATE INDEX \"idx_competitor_tournaments_source\" ON \"competitor_tournaments\" (\"source\")",
     "CREATE INDEX \"idx_competitor_tournaments_sport\" ON \"competitor_tournaments\" (\"sport_id\")",
     "CREATE INDEX \"idx_competitor_tournaments_sr_id\" ON \"competitor_tournaments\" (\"sportradar_id\") WHERE \"sportradar_id\" IS NOT NULL",
     "CREATE INDEX \"idx_scrape_runs_started\" ON \"scrape_runs\" (\"started_at\")",
     "CREATE INDEX \"idx_scrape_runs_status\" ON \"scrape_runs\" (\"status\")",
+    "CREATE UNIQUE INDEX \"uq_competitor_market_odds_current_market\" ON \"competitor_market_odds_current\" (competitor_event_id, betpawa_market_id, IFNULL(line, x''), IFNULL(handicap_type, x''), IFNULL(handicap_home, x''), IFNULL(handicap_away, x''))",
 ];
 
 /// Constraint names SQLite keeps in each table's SQL (it drops foreign key names).
@@ -142,6 +157,10 @@ const EXPECTED_NAMED_CONSTRAINTS: &[(&str, &[&str])] = &[
         &["pk_competitor_odds_snapshots"],
     ),
     ("competitor_market_odds", &["pk_competitor_market_odds"]),
+    (
+        "competitor_market_odds_current",
+        &["pk_competitor_market_odds_current"],
+    ),
 ];
 
 const COLUMNS_SQL: &str = "\
