@@ -161,16 +161,22 @@ fn competitor_market_odds_current(backend: DbBackend) -> TableCreateStatement {
 /// The key of a current market on SQLite, which has no `NULLS NOT DISTINCT`: NULL becomes
 /// an empty blob, a value no line, handicap or text equals. An `ON CONFLICT` target names
 /// these exact expressions.
-pub const SQLITE_CURRENT_MARKET_KEY: &str = "competitor_event_id, betpawa_market_id, \
-    IFNULL(line, x''), IFNULL(handicap_type, x''), IFNULL(handicap_home, x''), \
-    IFNULL(handicap_away, x'')";
+pub const SQLITE_CURRENT_MARKET_KEY: [&str; 6] = [
+    "competitor_event_id",
+    "betpawa_market_id",
+    "IFNULL(line, x'')",
+    "IFNULL(handicap_type, x'')",
+    "IFNULL(handicap_home, x'')",
+    "IFNULL(handicap_away, x'')",
+];
 
 /// [`SQLITE_CURRENT_MARKET_KEY`] as a unique index (sea-query cannot build an index on
 /// expressions for SQLite).
 fn sqlite_market_key() -> String {
     format!(
         "CREATE UNIQUE INDEX \"uq_competitor_market_odds_current_market\" \
-         ON \"{CURRENT_ODDS_TABLE}\" ({SQLITE_CURRENT_MARKET_KEY})"
+         ON \"{CURRENT_ODDS_TABLE}\" ({})",
+        SQLITE_CURRENT_MARKET_KEY.join(", ")
     )
 }
 

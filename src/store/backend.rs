@@ -50,19 +50,7 @@ pub(crate) fn in_ids(
     placeholder: &str,
     ids: &[i64],
 ) -> (String, Value) {
-    let array = || {
-        (
-            ArrayType::BigInt,
-            ids.iter().map(|id| Value::from(*id)).collect(),
-        )
-    };
-    in_list(
-        backend,
-        column,
-        placeholder,
-        || serde_json::json!(ids),
-        array,
-    )
+    (in_list(backend, column, placeholder), id_list(backend, ids))
 }
 
 /// As [`in_ids`], for text keys.
@@ -72,19 +60,39 @@ pub(crate) fn in_texts(
     placeholder: &str,
     texts: &[String],
 ) -> (String, Value) {
-    let array = || {
-        (
+    let list = match backend {
+        DbBackend::Sqlite => Value::from(serde_json::json!(texts).to_string()),
+        _ => array(
             ArrayType::String,
             texts.iter().map(|t| Value::from(t.as_str())).collect(),
-        )
+        ),
     };
-    in_list(
-        backend,
-        column,
-        placeholder,
-        || serde_json::json!(texts),
-        array,
-    )
+    (in_list(backend, column, placeholder), list)
+}
+
+/// Ids as one bound value: a `bigint[]` on PostgreSQL (`unnest($n)`), a JSON array on
+/// SQLite (`json_each($n)`).
+pub(crate) fn id_list(backend: DbBackend, ids: &[i64]) -> Value {
+    match backend {
+        DbBackend::Sqlite => Value::from(serde_json::json!(ids).to_string()),
+        _ => array(
+            ArrayType::BigInt,
+            ids.iter().map(|id| Value::from(*id)).collect(),
+        ),
+    }
+}
+
+/// A PostgreSQL array of `values`, all of type `ty` (sea-query binds no NULL elements).
+pub(crate) fn array(ty: ArrayType, values: Vec<Value>) -> Value {
+    Value::Array(ty, Some(Box::new(values)))
+}
+
+/// `column` in the list bound at `placeholder`.
+fn in_list(backend: DbBackend, column: &str, placeholder: &str) -> String {
+    match backend {
+        DbBackend::Sqlite => format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
+        _ => format!("{column} = ANY({placeholder})"),
+    }
 }
 
 /// [`in_ids`] as a sea-query expression.
@@ -104,29 +112,5 @@ fn placeholder(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Sqlite => "?",
         _ => "$1",
-    }
-}
-
-/// The list as a JSON array for SQLite or a typed array for PostgreSQL, each built only
-/// for its backend.
-fn in_list(
-    backend: DbBackend,
-    column: &str,
-    placeholder: &str,
-    json: impl FnOnce() -> serde_json::Value,
-    array: impl FnOnce() -> (ArrayType, Vec<Value>),
-) -> (String, Value) {
-    match backend {
-        DbBackend::Sqlite => (
-            format!("{column} IN (SELECT value FROM json_each({placeholder}))"),
-            Value::from(json().to_string()),
-        ),
-        _ => {
-            let (ty, values) = array();
-            (
-                format!("{column} = ANY({placeholder})"),
-                Value::Array(ty, Some(Box::new(values))),
-            )
-        }
     }
 }

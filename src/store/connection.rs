@@ -15,7 +15,9 @@ use sea_orm::{
 /// transaction, which COPY cannot join through SeaORM, they send one array per column.
 /// A type of your own that wraps a pool implements this trait and returns the pool from
 /// [`postgres_pool`](StoreConnection::postgres_pool) to keep COPY.
-pub trait StoreConnection: ConnectionTrait + TransactionTrait + Send + Sync {
+pub trait StoreConnection:
+    ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> + Send + Sync
+{
     /// The PostgreSQL pool this connection is, if it is one.
     fn postgres_pool(&self) -> Option<&PgPool>;
 }

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::backend::{in_ids, statement};
 use super::error::StoreError;
+use super::newest::newest_snapshots;
 
 /// The newest snapshot of an event with all its markets.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +27,13 @@ pub struct LatestSnapshot {
 /// event id; events without a snapshot are absent. Newest means the latest
 /// `captured_at`, then the highest id.
 ///
-/// Two queries whatever the number of events (no N+1); each binds the ids as one value.
+/// Two queries whatever the number of events (no N+1), each binding the ids as one
+/// value; the first probes `idx_competitor_odds_snapshots_event_newest` once per event,
+/// so its cost does not grow with history. In change mode ([`record_odds`]) the newest
+/// snapshot holds only the markets that last changed: read [`current_odds`] there.
+///
+/// [`record_odds`]: super::record_odds
+/// [`current_odds`]: super::current_odds
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
@@ -37,25 +44,11 @@ pub async fn latest_snapshots<C>(
 where
     C: ConnectionTrait,
 {
-    if event_ids.is_empty() {
+    let snapshots = newest_snapshots(db, event_ids).await?;
+    if snapshots.is_empty() {
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
-    let event_ids: Vec<i64> = event_ids.iter().map(|id| i64::from(*id)).collect();
-    let (of_events, events) = in_ids(backend, "competitor_event_id", "$1", &event_ids);
-    let newest = format!(
-        "SELECT * FROM competitor_odds_snapshots WHERE id IN ( \
-            SELECT id FROM ( \
-                SELECT id, ROW_NUMBER() OVER ( \
-                    PARTITION BY competitor_event_id ORDER BY captured_at DESC, id DESC) AS newest \
-                FROM competitor_odds_snapshots WHERE {of_events} \
-            ) ranked WHERE newest = 1)"
-    );
-    let snapshots = competitor_odds_snapshot::Entity::find()
-        .from_raw_sql(statement(backend, &newest, vec![events]))
-        .all(db)
-        .await?;
-
     let snapshot_ids: Vec<i64> = snapshots.iter().map(|s| s.id).collect();
     let (of_snapshots, ids) = in_ids(backend, "snapshot_id", "$1", &snapshot_ids);
     // No ORDER BY: sorting 120,000 rows spilled to disk and made the planner prefer a
@@ -112,7 +105,10 @@ pub struct OddsPoint {
 }
 
 /// The time series of one market (`betpawa_market_id`) of one competitor event, captured
-/// at or after `since`, oldest first (then by line).
+/// at or after `since`, oldest first (then by line): every capture in full mode
+/// ([`write_snapshots`](super::write_snapshots)), the change points in change mode
+/// ([`record_odds`](super::record_odds)), where a capture that changed nothing writes
+/// no row.
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.

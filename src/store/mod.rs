@@ -16,28 +16,34 @@
 //! 1. [`upsert_tournaments`], then [`upsert_events`] with the returned tournament ids;
 //! 2. [`soft_delete_missing`] with the external ids of the whole palimpsest;
 //! 3. [`link_betpawa_events`] to match events to Betpawa's by SportRadar id;
-//! 4. [`write_snapshots`] with the odds of every event.
+//! 4. the odds of every event, in one of two modes on the same tables:
+//!    [`record_odds`] (change mode: history only for markets that changed, plus one
+//!    current row per market) or [`write_snapshots`] (full mode: every capture whole).
 //!
-//! Reads: [`latest_snapshots`], [`odds_history`]. Retention: [`purge_snapshots_before`],
-//! [`purge_deleted_before`].
+//! Reads: [`current_odds`] and [`current_odds_for_betpawa_events`] (change mode),
+//! [`latest_snapshots`] (full mode), [`odds_history`] (both). Retention:
+//! [`purge_snapshots_before`], [`purge_deleted_before`].
 
 pub(crate) mod backend;
 mod connection;
+mod current;
 mod error;
 mod latest;
 mod link;
+mod newest;
 mod retention;
 mod retry;
 pub(crate) mod snapshots;
 mod upsert;
 
 pub use connection::StoreConnection;
+pub use current::{CompetitorOdds, CurrentOdds, current_odds, current_odds_for_betpawa_events};
 pub use error::StoreError;
 pub use latest::{LatestSnapshot, OddsPoint, latest_snapshots, odds_history};
 pub use link::link_betpawa_events;
 pub use retention::{PurgedDeleted, PurgedSnapshots, purge_deleted_before, purge_snapshots_before};
 pub use retry::ATTEMPTS;
-pub use snapshots::{NewMarket, NewSnapshot, write_snapshots};
+pub use snapshots::{NewMarket, NewSnapshot, RecordedOdds, record_odds, write_snapshots};
 pub use upsert::{
     EventUpsert, TournamentUpsert, soft_delete_missing, upsert_events, upsert_tournaments,
 };

@@ -38,8 +38,10 @@ pub struct PurgedDeleted {
 const DELETED_PER_BATCH: u64 = 1_000;
 
 /// Deletes snapshots captured before `cutoff`, with their market odds, oldest first, in
-/// batches of `batch_size` snapshots (at least 1). Each batch is its own transaction, so
-/// writers wait for one batch at most.
+/// batches of `batch_size` snapshots (at least 1), except each event's newest snapshot,
+/// which its freshness and the change mode's state hang on. The current odds table is
+/// never touched. Each batch is its own transaction, so writers wait for one batch at
+/// most.
 ///
 /// # Errors
 /// [`StoreError::Contention`] when a batch was refused for lock contention on every
@@ -54,8 +56,20 @@ where
     C: ConnectionTrait + TransactionTrait,
 {
     use competitor_odds_snapshot::Column;
+    // The newest snapshot of an event stays, however old: its event's freshness and the
+    // change mode's current state hang on it.
+    let newer = Query::select()
+        .expr(Expr::val(1))
+        .from_as(competitor_odds_snapshot::Entity, Alias::new("newer"))
+        .and_where(Expr::cust(
+            "newer.competitor_event_id = competitor_odds_snapshots.competitor_event_id \
+             AND (newer.captured_at, newer.id) > \
+                 (competitor_odds_snapshots.captured_at, competitor_odds_snapshots.id)",
+        ))
+        .to_owned();
     let old = competitor_odds_snapshot::Entity::find()
         .filter(Column::CapturedAt.lt(cutoff))
+        .filter(Expr::exists(newer))
         .order_by_asc(Column::CapturedAt)
         .order_by_asc(Column::Id);
     let limit = u64::try_from(batch_size.max(1)).unwrap_or(u64::MAX);

@@ -560,7 +560,10 @@ async fn current_odds_relate_to_their_event_both_ways(db: &DatabaseConnection) {
     .await
     .expect("a current market");
     assert_eq!(current.outcomes, outcomes);
-    assert_eq!((&current.handicap_type, current.handicap_home), (&None, None));
+    assert_eq!(
+        (&current.handicap_type, current.handicap_home),
+        (&None, None)
+    );
     assert!(current.is_available());
     assert_eq!(
         event

@@ -9,22 +9,29 @@
 //! | the pool | PostgreSQL | [`copy`]: `COPY .. FROM STDIN` on a connection of its own |
 //! | the caller's transaction | PostgreSQL | [`unnest`]: one array per column, `INSERT .. SELECT FROM UNNEST` |
 //! | either | SQLite | [`sqlite`]: multi-row inserts under its bind limit |
+//!
+//! The change mode, [`record`], writes its history through the same leaves, inside the
+//! one transaction that also keeps the current odds.
 
 pub(crate) mod copy;
+mod record;
 mod sqlite;
 mod unnest;
+
+pub use record::{RecordedOdds, record_odds};
 
 use chrono::{DateTime, Utc};
 use entity::outcome::Outcomes;
 use entity::validation::ValidationError;
 use entity::{clock, competitor_market_odds, competitor_odds_snapshot};
 use sea_orm::sqlx::PgPool;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Set, TransactionSession};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
 
-pub(crate) use super::backend::{rows_per_statement, statement};
+pub(crate) use super::backend::{array, id_list, is_in_ids, rows_per_statement, statement};
 pub(crate) use super::connection::StoreConnection;
 pub(crate) use super::error::StoreError;
-use super::retry::retrying;
+pub(crate) use super::newest::newest_snapshots;
+pub(crate) use super::retry::retrying;
 
 /// One capture of one competitor event, with its markets.
 #[derive(Clone, Debug, PartialEq)]
@@ -135,25 +142,34 @@ where
     }
     match WritePath::of(db)? {
         WritePath::Copy(pool) => retrying(|| copy::write_snapshots(pool, snapshots)).await,
-        WritePath::Unnest => {
+        WritePath::Unnest | WritePath::Sqlite => {
             retrying(|| async {
                 let txn = db.begin().await?;
-                let ids = allocate_snapshot_ids(&txn, snapshots.len()).await?;
-                unnest::write_snapshots(&txn, snapshots, &ids).await?;
+                let ids = write_in_transaction(&txn, snapshots).await?;
                 txn.commit().await?;
                 Ok(ids)
             })
             .await
         }
-        WritePath::Sqlite => {
-            retrying(|| async {
-                let txn = db.begin().await?;
-                let ids = sqlite::write_snapshots(&txn, snapshots).await?;
-                txn.commit().await?;
-                Ok(ids)
-            })
-            .await
+    }
+}
+
+/// Writes `snapshots` and their markets inside `txn`; returns the snapshot ids in input
+/// order.
+pub(crate) async fn write_in_transaction(
+    txn: &DatabaseTransaction,
+    snapshots: &[NewSnapshot],
+) -> Result<Vec<i64>, StoreError> {
+    if snapshots.is_empty() {
+        return Ok(Vec::new());
+    }
+    match WritePath::of(txn)? {
+        WritePath::Copy(_) | WritePath::Unnest => {
+            let ids = allocate_snapshot_ids(txn, snapshots.len()).await?;
+            unnest::write_snapshots(txn, snapshots, &ids).await?;
+            Ok(ids)
         }
+        WritePath::Sqlite => sqlite::write_snapshots(txn, snapshots).await,
     }
 }
 

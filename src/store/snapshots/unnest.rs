@@ -9,7 +9,9 @@
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ConnectionTrait, DbBackend};
 
-use super::{MARKETS_PER_STATEMENT, NewMarket, NewSnapshot, StoreError, json_text, statement};
+use super::{
+    MARKETS_PER_STATEMENT, NewMarket, NewSnapshot, StoreError, array, json_text, statement,
+};
 
 const INSERT_SNAPSHOTS: &str = "\
     INSERT INTO competitor_odds_snapshots \
@@ -103,10 +105,6 @@ fn snapshot_columns(snapshots: &[NewSnapshot], ids: &[i64]) -> Result<Vec<Value>
         array(ArrayType::String, runs),
         array(ArrayType::String, raw),
     ])
-}
-
-fn array(ty: ArrayType, values: Vec<Value>) -> Value {
-    Value::Array(ty, Some(Box::new(values)))
 }
 
 /// The market columns of one statement, as the values of PostgreSQL arrays.

@@ -3,10 +3,12 @@
 //! concurrent cycles, killed connections and one behaviour on every write path.
 
 mod concurrency;
+mod current;
 mod edge_inputs;
 mod faults;
 mod latest;
 mod link;
+mod record;
 mod retention;
 mod send;
 mod snapshots;

@@ -32,6 +32,27 @@ async fn purging_old_snapshots_cascades_to_markets_in_batches(db: &DatabaseConne
 }
 both!(purging_old_snapshots_cascades_to_markets_in_batches);
 
+/// Each event's newest snapshot stays, however old: its freshness and the change mode's
+/// state hang on it; the current odds are never touched.
+async fn purging_keeps_each_events_newest_snapshot(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
+    for version in 0..3 {
+        let batch = round(&events, version, 4, at(10 * i64::from(version)));
+        store::record_odds(db, &batch).await.unwrap();
+    }
+    let before = store::current_odds(db, &events).await.unwrap();
+    let purged = store::purge_snapshots_before(db, at(1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!((purged.snapshots, purged.market_odds), (4, 16));
+    let left = CompetitorOddsSnapshot::find().all(db).await.unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|s| s.captured_at == at(20)));
+    assert_eq!(store::current_odds(db, &events).await.unwrap(), before);
+    assert_eq!(count(db, "competitor_market_odds_current").await, 8);
+}
+both!(purging_keeps_each_events_newest_snapshot);
+
 async fn purging_deleted_rows_keeps_whatever_is_newer_or_active(db: &DatabaseConnection) {
     let (tournament, events) = palimpsest(db, CompetitorSource::Sportybet, 3).await;
     let football = sport(db, "football").await;

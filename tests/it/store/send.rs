@@ -66,6 +66,9 @@ async fn every_store_call_can_be_spawned_on_a_pool_and_in_a_transaction(db: &Dat
     ));
     spawned!(db, [], |c| store::link_betpawa_events(c));
     spawned!(db, [snapshots], |c| store::write_snapshots(c, &snapshots));
+    spawned!(db, [snapshots], |c| store::record_odds(c, &snapshots));
+    spawned!(db, [], |c| store::current_odds(c, &[event]));
+    spawned!(db, [], |c| store::current_odds_for_betpawa_events(c, &[1]));
     spawned!(db, [], |c| store::latest_snapshots(c, &[event]));
     spawned!(db, [], |c| store::odds_history(c, event, "3743", at(0)));
     spawned!(db, [], |c| store::purge_snapshots_before(c, at(-60), 100));

@@ -1,0 +1,208 @@
+//! Reads of the change mode: the current odds of many events, and the comparison read
+//! keyed by Betpawa event. Their cost does not grow with history.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::competitor_market_odds_current::{self as current};
+use entity::outcome::Outcomes;
+use entity::soft_delete::SoftDelete;
+use entity::{CompetitorSource, competitor_event};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryFilter};
+
+use super::backend::{id_list, is_in_ids, statement};
+use super::error::StoreError;
+
+/// The current odds of one competitor event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CurrentOdds {
+    /// When the event's odds were last known to hold: its newest snapshot's
+    /// `last_confirmed_at`, else that snapshot's `captured_at`; `None` before its first
+    /// capture.
+    pub freshness: Option<DateTime<Utc>>,
+    /// Its current markets in the order they first appeared, unavailable ones included
+    /// (`unavailable_at` set).
+    pub markets: Vec<current::Model>,
+}
+
+/// One competitor's event linked to a Betpawa event, with its current odds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompetitorOdds {
+    /// The competitor event (active, linked to the Betpawa event).
+    pub event: competitor_event::Model,
+    /// Its current odds.
+    pub odds: CurrentOdds,
+}
+
+/// One row of the current-odds query: the event, its freshness, and one current market
+/// if it has any.
+#[derive(FromQueryResult)]
+struct CurrentRow {
+    event_id: i64,
+    freshness: Option<DateTime<Utc>>,
+    id: Option<i64>,
+    betpawa_market_id: Option<String>,
+    betpawa_market_name: Option<String>,
+    line: Option<f64>,
+    handicap_type: Option<String>,
+    handicap_home: Option<f64>,
+    handicap_away: Option<f64>,
+    outcomes: Option<Outcomes>,
+    changed_at: Option<DateTime<Utc>>,
+    unavailable_at: Option<DateTime<Utc>>,
+}
+
+/// The current odds of each of `event_ids`, keyed by competitor event id: every current
+/// market (unavailable ones included, with `unavailable_at` set) and the event's
+/// freshness. Events with neither a snapshot nor a current market are absent.
+///
+/// One query whatever the number of events, binding the ids as one value; each event's
+/// freshness is one probe of `idx_competitor_odds_snapshots_event_newest`, so the cost
+/// does not grow with history.
+///
+/// # Errors
+/// [`StoreError::Db`] for database errors.
+pub async fn current_odds<C>(
+    db: &C,
+    event_ids: &[i32],
+) -> Result<HashMap<i32, CurrentOdds>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    if event_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Sqlite => {
+            "SELECT e.id AS event_id, \
+                 (SELECT COALESCE(s.last_confirmed_at, s.captured_at) \
+                  FROM competitor_odds_snapshots s WHERE s.competitor_event_id = e.id \
+                  ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) AS freshness, \
+                 c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
+                 c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
+             FROM (SELECT DISTINCT value AS id FROM json_each($1)) e \
+             LEFT JOIN competitor_market_odds_current c ON c.competitor_event_id = e.id"
+        }
+        _ => {
+            "SELECT e.id AS event_id, f.freshness, \
+                 c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
+                 c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
+             FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) e \
+             LEFT JOIN LATERAL ( \
+                 SELECT COALESCE(s.last_confirmed_at, s.captured_at) AS freshness \
+                 FROM competitor_odds_snapshots s WHERE s.competitor_event_id = e.id \
+                 ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) f ON true \
+             LEFT JOIN competitor_market_odds_current c ON c.competitor_event_id = e.id"
+        }
+    };
+    let ids: Vec<i64> = event_ids.iter().map(|id| i64::from(*id)).collect();
+    let rows = CurrentRow::find_by_statement(statement(backend, sql, vec![id_list(backend, &ids)]))
+        .all(db)
+        .await?;
+
+    let mut odds: HashMap<i32, CurrentOdds> = HashMap::new();
+    for row in rows {
+        let event = i32::try_from(row.event_id).map_err(|_| {
+            StoreError::Db(sea_orm::DbErr::Type(format!(
+                "competitor event id {} out of range",
+                row.event_id
+            )))
+        })?;
+        let market = match (
+            row.id,
+            row.betpawa_market_id,
+            row.betpawa_market_name,
+            row.outcomes,
+            row.changed_at,
+        ) {
+            (Some(id), Some(market_id), Some(name), Some(outcomes), Some(changed_at)) => {
+                Some(current::Model {
+                    id,
+                    competitor_event_id: event,
+                    betpawa_market_id: market_id,
+                    betpawa_market_name: name,
+                    line: row.line,
+                    handicap_type: row.handicap_type,
+                    handicap_home: row.handicap_home,
+                    handicap_away: row.handicap_away,
+                    outcomes,
+                    changed_at,
+                    unavailable_at: row.unavailable_at,
+                })
+            }
+            // The event has no current market: a row of its own for its freshness.
+            _ => None,
+        };
+        if market.is_none() && row.freshness.is_none() {
+            continue;
+        }
+        let entry = odds.entry(event).or_insert_with(|| CurrentOdds {
+            freshness: row.freshness,
+            markets: Vec::new(),
+        });
+        entry.markets.extend(market);
+    }
+    for entry in odds.values_mut() {
+        entry.markets.sort_unstable_by_key(|market| market.id);
+    }
+    Ok(odds)
+}
+
+/// The comparison read: for each of `betpawa_event_ids`, every competitor's linked,
+/// not soft-deleted event with its current odds (as [`current_odds`]), ordered by
+/// competitor. Betpawa events no competitor event links to are absent.
+///
+/// Two queries whatever the number of events: the linked events, then their odds.
+///
+/// # Errors
+/// [`StoreError::Db`] for database errors.
+pub async fn current_odds_for_betpawa_events<C>(
+    db: &C,
+    betpawa_event_ids: &[i32],
+) -> Result<HashMap<i32, Vec<CompetitorOdds>>, StoreError>
+where
+    C: ConnectionTrait,
+{
+    if betpawa_event_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = betpawa_event_ids.iter().map(|id| i64::from(*id)).collect();
+    let linked = competitor_event::Entity::find_active()
+        .filter(is_in_ids(
+            db.get_database_backend(),
+            "betpawa_event_id",
+            &ids,
+        ))
+        .all(db)
+        .await?;
+    let event_ids: Vec<i32> = linked.iter().map(|event| event.id).collect();
+    let mut odds = current_odds(db, &event_ids).await?;
+
+    let mut by_betpawa: HashMap<i32, Vec<CompetitorOdds>> = HashMap::new();
+    for event in linked {
+        let Some(betpawa) = event.betpawa_event_id else {
+            continue;
+        };
+        let odds = odds.remove(&event.id).unwrap_or(CurrentOdds {
+            freshness: None,
+            markets: Vec::new(),
+        });
+        by_betpawa
+            .entry(betpawa)
+            .or_default()
+            .push(CompetitorOdds { event, odds });
+    }
+    for competitors in by_betpawa.values_mut() {
+        competitors.sort_by_key(|c| (source_order(c.event.source), c.event.id));
+    }
+    Ok(by_betpawa)
+}
+
+/// Competitors in a fixed display order: SportyBet, then Bet9ja.
+fn source_order(source: CompetitorSource) -> u8 {
+    match source {
+        CompetitorSource::Sportybet => 0,
+        CompetitorSource::Bet9ja => 1,
+    }
+}

@@ -1,0 +1,534 @@
+//! The change mode: per event and capture, only the markets whose outcomes or
+//! availability changed are appended as history, and `competitor_market_odds_current`
+//! is brought up to date (SCHEMA.md, "Current odds and change-only history").
+//!
+//! One transaction: lock the batch's events (PostgreSQL advisory locks, in id order),
+//! read their newest snapshot and current markets (two queries), compare in memory,
+//! then write the history through the snapshot leaves, confirm unchanged captures, and
+//! upsert or mark the current markets.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use entity::competitor_market_odds_current::{self as current, ActiveModel as CurrentRow};
+use entity::competitor_odds_snapshot;
+use entity::outcome::Outcomes;
+use migration::SQLITE_CURRENT_MARKET_KEY;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, Iterable, Set,
+};
+
+use super::{
+    NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list, is_in_ids,
+    newest_snapshots, retrying, rows_per_statement, statement, validate, write_in_transaction,
+};
+
+/// What one [`record_odds`] call did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecordedOdds {
+    /// History snapshots written: one per capture that changed a market, and one for the
+    /// first capture of an event.
+    pub snapshots: u64,
+    /// Markets written as history (new, changed, or back after being unavailable).
+    pub markets_written: u64,
+    /// Markets whose outcomes equal the current ones: nothing written for them.
+    pub markets_unchanged: u64,
+    /// Current markets missing from their event's capture, now marked `unavailable_at`.
+    pub markets_unavailable: u64,
+    /// Markets back after being unavailable (counted in `markets_written` too).
+    pub markets_returned: u64,
+    /// Captures that changed no outcomes: the event's newest snapshot's
+    /// `last_confirmed_at` moved to them instead of writing rows.
+    pub events_confirmed: u64,
+    /// Captures not newer than what the store already holds for their event (its newest
+    /// snapshot's freshness): they changed nothing.
+    pub stale_captures: u64,
+}
+
+/// Records captures in change mode and returns what changed.
+///
+/// Per event and capture, compared with `competitor_market_odds_current`:
+/// - markets that are new, changed (other outcomes), or back after being unavailable
+///   are written as history, one snapshot per capture holding only those markets, and
+///   upserted into the current table (`changed_at` = the capture time);
+/// - unchanged markets write nothing;
+/// - a capture that changes no outcomes moves `last_confirmed_at` of the event's newest
+///   snapshot (an event's first capture writes a snapshot all the same, so freshness
+///   has a row to hang on);
+/// - current markets missing from the capture get `unavailable_at` (no history row: the
+///   current table says since when), and come back as a change;
+/// - a capture not newer than the event's freshness (its newest snapshot's
+///   `last_confirmed_at`, else `captured_at`) changes nothing, so a late or repeated
+///   capture never rolls the current odds back.
+///
+/// A market is identified by `betpawa_market_id`, `line`, `handicap_type`,
+/// `handicap_home` and `handicap_away`, NULLs comparing equal; outcomes compare as values
+/// (names, odds, whether active), whoever wrote them. Several captures of one event in a batch are applied
+/// in `captured_at` order.
+///
+/// One transaction (a savepoint inside the caller's), on a pool or inside the caller's
+/// transaction, on PostgreSQL and SQLite, with no bind-parameter limit. Calls for the
+/// same events wait for one another (PostgreSQL advisory locks per event, taken in id
+/// order), so the current table ends at the newest capture; calls for different events
+/// do not block each other. A call refused for lock contention is retried whole.
+///
+/// # Errors
+/// - [`StoreError::InvalidRow`] / [`StoreError::InvalidMarket`] as
+///   [`write_snapshots`](super::write_snapshots);
+/// - [`StoreError::DuplicateInBatch`] when a capture holds the same market twice;
+/// - [`StoreError::ForeignKeyViolation`] for an unknown competitor event or scrape run;
+/// - [`StoreError::Contention`] when every attempt was refused for lock contention;
+/// - [`StoreError::Db`] for other database errors. Nothing is written, in either
+///   table, on any error.
+pub async fn record_odds<C>(db: &C, captures: &[NewSnapshot]) -> Result<RecordedOdds, StoreError>
+where
+    C: StoreConnection,
+{
+    validate(captures)?;
+    let keys = market_keys(captures)?;
+    WritePath::of(db)?;
+    if captures.is_empty() {
+        return Ok(RecordedOdds::default());
+    }
+    retrying(|| async {
+        let txn = db.begin().await?;
+        let recorded = record(&txn, captures, &keys).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    })
+    .await
+}
+
+/// A market's identity within its event: id, line and handicap, with `-0.0` read as
+/// `0.0` (the database compares them equal).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct MarketKey {
+    market_id: String,
+    line: Option<u64>,
+    handicap_type: Option<String>,
+    handicap_home: Option<u64>,
+    handicap_away: Option<u64>,
+}
+
+impl MarketKey {
+    fn new(
+        market_id: &str,
+        line: Option<f64>,
+        handicap_type: Option<&str>,
+        handicap_home: Option<f64>,
+        handicap_away: Option<f64>,
+    ) -> Self {
+        let bits = |n: Option<f64>| n.map(|n| (n + 0.0).to_bits());
+        MarketKey {
+            market_id: market_id.to_owned(),
+            line: bits(line),
+            handicap_type: handicap_type.map(str::to_owned),
+            handicap_home: bits(handicap_home),
+            handicap_away: bits(handicap_away),
+        }
+    }
+
+    fn of(market: &NewMarket) -> Self {
+        Self::new(
+            &market.betpawa_market_id,
+            market.line,
+            market.handicap_type.as_deref(),
+            market.handicap_home,
+            market.handicap_away,
+        )
+    }
+}
+
+/// Every capture's market keys, refusing a market that appears twice in one capture.
+fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey>>, StoreError> {
+    captures
+        .iter()
+        .enumerate()
+        .map(|(snapshot, capture)| {
+            let mut seen: HashMap<MarketKey, usize> = HashMap::new();
+            capture
+                .markets
+                .iter()
+                .enumerate()
+                .map(|(index, market)| {
+                    let key = MarketKey::of(market);
+                    if let Some(first) = seen.insert(key.clone(), index) {
+                        return Err(StoreError::DuplicateInBatch {
+                            key: "market (betpawa_market_id, line, handicap_type, \
+                                  handicap_home, handicap_away)",
+                            value: format!("{key:?} in snapshot {snapshot}"),
+                            first,
+                            second: index,
+                        });
+                    }
+                    Ok(key)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A current market as read back: identity, outcomes, availability.
+#[derive(Debug, FromQueryResult)]
+struct StoredMarket {
+    id: i64,
+    competitor_event_id: i32,
+    betpawa_market_id: String,
+    betpawa_market_name: String,
+    line: Option<f64>,
+    handicap_type: Option<String>,
+    handicap_home: Option<f64>,
+    handicap_away: Option<f64>,
+    outcomes: Outcomes,
+    changed_at: DateTime<Utc>,
+    unavailable_at: Option<DateTime<Utc>>,
+}
+
+/// A current market during the comparison.
+struct Market<'a> {
+    /// Its row, when it was stored before this call.
+    id: Option<i64>,
+    /// For a market new in this call, its place in the order captures brought them.
+    arrival: usize,
+    name: &'a str,
+    /// Its outcomes, compared as values: however another client formatted the JSON,
+    /// equal odds are no change.
+    outcomes: Outcomes,
+    /// The capture that last set its outcomes in this call, if any.
+    written: Option<&'a NewMarket>,
+    changed_at: DateTime<Utc>,
+    unavailable_at: Option<DateTime<Utc>>,
+    /// `unavailable_at` (only) changed in this call.
+    marked: bool,
+}
+
+/// A snapshot an event's freshness hangs on.
+#[derive(Clone, Copy)]
+enum Newest {
+    /// Stored before this call.
+    Stored(i64),
+    /// Written by this call: its position in the history.
+    Written(usize),
+}
+
+/// One event during the comparison.
+#[derive(Default)]
+struct EventState<'a> {
+    newest: Option<(Newest, DateTime<Utc>)>,
+    /// A capture that confirmed `newest`: the time `last_confirmed_at` moves to.
+    confirmed: Option<DateTime<Utc>>,
+    markets: HashMap<MarketKey, Market<'a>>,
+}
+
+async fn record(
+    txn: &DatabaseTransaction,
+    captures: &[NewSnapshot],
+    keys: &[Vec<MarketKey>],
+) -> Result<RecordedOdds, StoreError> {
+    let mut events: Vec<i32> = captures.iter().map(|c| c.competitor_event_id).collect();
+    events.sort_unstable();
+    events.dedup();
+    lock_events(txn, &events).await?;
+
+    let mut states: HashMap<i32, EventState> = HashMap::with_capacity(events.len());
+    for snapshot in newest_snapshots(txn, &events).await? {
+        let state = states.entry(snapshot.competitor_event_id).or_default();
+        state.newest = Some((Newest::Stored(snapshot.id), snapshot.freshness()));
+    }
+    let stored = stored_markets(txn, &events).await?;
+    for market in &stored {
+        let key = MarketKey::new(
+            &market.betpawa_market_id,
+            market.line,
+            market.handicap_type.as_deref(),
+            market.handicap_home,
+            market.handicap_away,
+        );
+        states
+            .entry(market.competitor_event_id)
+            .or_default()
+            .markets
+            .insert(
+                key,
+                Market {
+                    id: Some(market.id),
+                    arrival: 0,
+                    name: &market.betpawa_market_name,
+                    outcomes: market.outcomes.clone(),
+                    written: None,
+                    changed_at: market.changed_at,
+                    unavailable_at: market.unavailable_at,
+                    marked: false,
+                },
+            );
+    }
+
+    let mut order: Vec<usize> = (0..captures.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            captures[i].competitor_event_id,
+            captures[i].stored_captured_at(),
+            i,
+        )
+    });
+    let mut recorded = RecordedOdds::default();
+    let mut history: Vec<NewSnapshot> = Vec::new();
+    for i in order {
+        let capture = &captures[i];
+        let state = states.entry(capture.competitor_event_id).or_default();
+        if let Some(changes) = compare(state, capture, &keys[i], &mut recorded)? {
+            state.newest = Some((Newest::Written(history.len()), capture.stored_captured_at()));
+            state.confirmed = None;
+            history.push(NewSnapshot {
+                competitor_event_id: capture.competitor_event_id,
+                captured_at: capture.stored_captured_at(),
+                scrape_run_id: capture.scrape_run_id,
+                raw_response: capture.raw_response.clone(),
+                markets: changes,
+            });
+        }
+    }
+    recorded.snapshots = history.len() as u64;
+
+    let written = write_in_transaction(txn, &history).await?;
+    confirm(txn, &states, &written).await?;
+    mark_unavailable(txn, &states).await?;
+    upsert_current(txn, &states).await?;
+    Ok(recorded)
+}
+
+/// Applies one capture to its event's state; returns the markets to write as history,
+/// or `None` when the capture writes no snapshot (stale, or confirming).
+fn compare<'a>(
+    state: &mut EventState<'a>,
+    capture: &'a NewSnapshot,
+    keys: &[MarketKey],
+    recorded: &mut RecordedOdds,
+) -> Result<Option<Vec<NewMarket>>, StoreError> {
+    let at = capture.stored_captured_at();
+    if state.newest.is_some_and(|(_, freshness)| at <= freshness) {
+        recorded.stale_captures += 1;
+        return Ok(None);
+    }
+    let mut changes = Vec::new();
+    for (market, key) in capture.markets.iter().zip(keys) {
+        let outcomes = market.outcomes.clone();
+        match state.markets.get_mut(key) {
+            Some(current) if current.unavailable_at.is_none() && current.outcomes == outcomes => {
+                recorded.markets_unchanged += 1;
+                if current.name != market.betpawa_market_name {
+                    current.name = &market.betpawa_market_name;
+                    current.written = Some(market);
+                }
+            }
+            Some(current) => {
+                if current.unavailable_at.is_some() {
+                    recorded.markets_returned += 1;
+                }
+                *current = Market {
+                    id: current.id,
+                    arrival: current.arrival,
+                    name: &market.betpawa_market_name,
+                    outcomes,
+                    written: Some(market),
+                    changed_at: at,
+                    unavailable_at: None,
+                    marked: false,
+                };
+                changes.push(market.clone());
+            }
+            None => {
+                let arrival = state.markets.len();
+                state.markets.insert(
+                    key.clone(),
+                    Market {
+                        id: None,
+                        arrival,
+                        name: &market.betpawa_market_name,
+                        outcomes,
+                        written: Some(market),
+                        changed_at: at,
+                        unavailable_at: None,
+                        marked: false,
+                    },
+                );
+                changes.push(market.clone());
+            }
+        }
+    }
+    let offered: HashSet<&MarketKey> = keys.iter().collect();
+    for (key, market) in &mut state.markets {
+        if market.unavailable_at.is_none() && !offered.contains(key) {
+            market.unavailable_at = Some(at);
+            market.marked = true;
+            recorded.markets_unavailable += 1;
+        }
+    }
+    recorded.markets_written += changes.len() as u64;
+    if changes.is_empty() && state.newest.is_some() {
+        recorded.events_confirmed += 1;
+        state.confirmed = Some(at);
+        if let Some((_, freshness)) = &mut state.newest {
+            *freshness = at;
+        }
+        return Ok(None);
+    }
+    Ok(Some(changes))
+}
+
+/// Two-key advisory locks on the events, in ascending id order, held until the
+/// transaction ends (PostgreSQL; SQLite has one writer at a time anyway).
+async fn lock_events(txn: &DatabaseTransaction, events: &[i32]) -> Result<(), StoreError> {
+    /// The first key of the lock pair: "current odds" spelled as a number.
+    const CURRENT_ODDS_LOCK: i32 = 0x636f_6464;
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
+    txn.query_all_raw(statement(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, CAST(id AS integer)) FROM unnest($2::bigint[]) AS id",
+        vec![CURRENT_ODDS_LOCK.into(), id_list(DbBackend::Postgres, &ids)],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// The current markets of `events`.
+async fn stored_markets(
+    txn: &DatabaseTransaction,
+    events: &[i32],
+) -> Result<Vec<StoredMarket>, StoreError> {
+    let backend = txn.get_database_backend();
+    let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
+    let of_events = match backend {
+        DbBackend::Sqlite => "competitor_event_id IN (SELECT value FROM json_each($1))",
+        _ => "competitor_event_id = ANY($1)",
+    };
+    let sql = format!(
+        "SELECT id, competitor_event_id, betpawa_market_id, betpawa_market_name, line, \
+             handicap_type, handicap_home, handicap_away, outcomes, changed_at, unavailable_at \
+         FROM competitor_market_odds_current WHERE {of_events}"
+    );
+    Ok(
+        StoredMarket::find_by_statement(statement(backend, &sql, vec![id_list(backend, &ids)]))
+            .all(txn)
+            .await?,
+    )
+}
+
+/// Moves `last_confirmed_at` of each confirmed event's newest snapshot, one statement
+/// per distinct capture time.
+async fn confirm(
+    txn: &DatabaseTransaction,
+    states: &HashMap<i32, EventState<'_>>,
+    written: &[i64],
+) -> Result<(), StoreError> {
+    let mut by_time: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
+    for state in states.values() {
+        if let (Some((newest, _)), Some(at)) = (state.newest, state.confirmed) {
+            let id = match newest {
+                Newest::Stored(id) => id,
+                Newest::Written(index) => written[index],
+            };
+            by_time.entry(at).or_default().push(id);
+        }
+    }
+    let backend = txn.get_database_backend();
+    for (at, mut ids) in by_time {
+        ids.sort_unstable();
+        let update = Query::update()
+            .table(competitor_odds_snapshot::Entity)
+            .value(competitor_odds_snapshot::Column::LastConfirmedAt, at)
+            .and_where(is_in_ids(backend, "id", &ids))
+            .to_owned();
+        txn.execute(&update).await?;
+    }
+    Ok(())
+}
+
+/// Sets `unavailable_at` on stored markets that only went missing, one statement per
+/// distinct capture time.
+async fn mark_unavailable(
+    txn: &DatabaseTransaction,
+    states: &HashMap<i32, EventState<'_>>,
+) -> Result<(), StoreError> {
+    let mut by_time: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
+    for market in states.values().flat_map(|state| state.markets.values()) {
+        if let (true, None, Some(id), Some(at)) = (
+            market.marked,
+            market.written,
+            market.id,
+            market.unavailable_at,
+        ) {
+            by_time.entry(at).or_default().push(id);
+        }
+    }
+    let backend = txn.get_database_backend();
+    for (at, mut ids) in by_time {
+        ids.sort_unstable();
+        let update = Query::update()
+            .table(current::Entity)
+            .value(current::Column::UnavailableAt, at)
+            .and_where(is_in_ids(backend, "id", &ids))
+            .to_owned();
+        txn.execute(&update).await?;
+    }
+    Ok(())
+}
+
+/// Upserts every market a capture of this call wrote (new, changed, returned or renamed)
+/// with its final state, in event order, in statements sized under the
+/// bind-parameter limit.
+async fn upsert_current(
+    txn: &DatabaseTransaction,
+    states: &HashMap<i32, EventState<'_>>,
+) -> Result<(), StoreError> {
+    // Stored rows in id order, then new ones in the order captures brought them.
+    type Place = (i32, Option<i64>, usize);
+    let mut rows: Vec<(Place, CurrentRow)> = Vec::new();
+    for (event, state) in states {
+        for market in state.markets.values() {
+            let Some(new) = market.written else { continue };
+            let row = CurrentRow {
+                competitor_event_id: Set(*event),
+                betpawa_market_id: Set(new.betpawa_market_id.clone()),
+                betpawa_market_name: Set(market.name.to_owned()),
+                line: Set(new.line),
+                handicap_type: Set(new.handicap_type.clone()),
+                handicap_home: Set(new.handicap_home),
+                handicap_away: Set(new.handicap_away),
+                outcomes: Set(new.outcomes.clone()),
+                changed_at: Set(market.changed_at),
+                unavailable_at: Set(market.unavailable_at),
+                ..Default::default()
+            };
+            let place = (*event, market.id.or(Some(i64::MAX)), market.arrival);
+            rows.push((place, row));
+        }
+    }
+    rows.sort_by_key(|(place, _)| *place);
+    let backend = txn.get_database_backend();
+    let mut on_conflict = match backend {
+        DbBackend::Sqlite => OnConflict::new()
+            .exprs(SQLITE_CURRENT_MARKET_KEY.map(Expr::cust))
+            .to_owned(),
+        _ => OnConflict::constraint("uq_competitor_market_odds_current_market"),
+    };
+    on_conflict.update_columns([
+        current::Column::BetpawaMarketName,
+        current::Column::Outcomes,
+        current::Column::ChangedAt,
+        current::Column::UnavailableAt,
+    ]);
+    let rows: Vec<CurrentRow> = rows.into_iter().map(|(_, row)| row).collect();
+    let chunk = rows_per_statement(backend, current::Column::iter().count());
+    for rows in rows.chunks(chunk) {
+        current::Entity::insert_many(rows.to_vec())
+            .on_conflict(on_conflict.clone())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
