@@ -1,40 +1,72 @@
-//! Ingest benchmark: one synthetic palimpsest through the store, then the same rows through
-//! `COPY .. FROM STDIN` as the same-run baseline.
+//! Ingest benchmark: the store's writes and reads against same-run baselines.
 //!
 //! ```sh
 //! DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/bench \
-//!     cargo run --release --example bench_ingest -- --events 2000 --markets 60 [--rounds 1]
+//!     cargo run --release --example bench_ingest -- \
+//!     --mode both --events 1000 --markets 60 --rounds 48 --change-rate 0.05
 //! ```
 //!
 //! The database must be empty of competitor odds (a fresh one); the benchmark migrates it.
-//! It prints one line per measurement (`store`, `copy`, `latest`) and `ratio_store_to_copy`.
-//! Progress goes to stderr. `--in-transaction` calls `write_snapshots` inside a transaction
-//! of the caller's, the path that cannot use COPY; its lines say `store_in_transaction`.
+//! Every line is one measurement, values as plain numbers (progress goes to stderr):
+//!
+//! - `store` / `copy`: one full round through `write_snapshots` given the pool, then the
+//!   same rows through the same `COPY .. FROM STDIN` without the store's checks (the
+//!   baseline), each over plain TCP (`tls=off`) and over TLS (`tls=on`); with
+//!   `--in-transaction` the store writes inside a transaction of the benchmark's own, the
+//!   path that cannot use COPY (`store_in_transaction`).
+//! - `rounds mode=full|change`: `--rounds` rounds of every event, in which a fraction
+//!   `--change-rate` of the markets gets new odds (a fixed seed), written with
+//!   `write_snapshots` (full) or `record_odds` (change) on events of their own. Per
+//!   round, averaged over rounds 2..R: market-history rows appended, growth of
+//!   `pg_total_relation_size` over the five competitor tables, and the write's time.
+//!   Autovacuum is off on the machine this was written on, so each round ends with
+//!   `VACUUM (ANALYZE)` of those tables, untimed, as autovacuum would do on a live
+//!   database.
+//! - `read fn=current_odds|latest_snapshots`: the read for all events of its mode after
+//!   round 1 and after round R, over both connections.
 
 use std::time::Instant;
 
-use chrono::{Duration, TimeZone, Utc};
-use competitor_db::Migrator;
-use competitor_db::store::{self, EventUpsert, NewSnapshot, TournamentUpsert, write_snapshots};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use competitor_db::store::{self, NewSnapshot};
 use competitor_db::testing;
+use competitor_db::{Migrator, MigratorTrait};
 use entity::CompetitorSource;
-use migration::MigratorTrait;
-use sea_orm::{ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, Set, TransactionTrait};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, SqlxPostgresConnector, Statement,
+    TransactionTrait,
+};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
+/// What to measure.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Full,
+    Change,
+    Both,
+}
+
 struct Options {
+    mode: Mode,
     events: usize,
     markets: usize,
     rounds: usize,
+    change_rate: f64,
     in_transaction: bool,
 }
 
+const USAGE: &str = "--mode full|change|both --events E --markets M --rounds R \
+                     --change-rate P [--in-transaction]";
+
 fn options() -> Result<Options, Error> {
     let mut options = Options {
-        events: 2000,
+        mode: Mode::Both,
+        events: 1000,
         markets: 60,
-        rounds: 1,
+        rounds: 2,
+        change_rate: 0.05,
         in_transaction: false,
     };
     let mut args = std::env::args().skip(1);
@@ -43,24 +75,38 @@ fn options() -> Result<Options, Error> {
             options.in_transaction = true;
             continue;
         }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number: usize = value
-            .parse()
-            .map_err(|_| format!("{flag}: not a number: {value}"))?;
+        let value = args
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value ({USAGE})"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{flag}: not a whole number: {value}"))
+        };
         match flag.as_str() {
-            "--events" => options.events = number,
-            "--markets" => options.markets = number,
-            "--rounds" => options.rounds = number,
-            _ => {
-                return Err(format!(
-                    "unknown option {flag} (--events, --markets, --rounds, --in-transaction)"
-                )
-                .into());
+            "--mode" => {
+                options.mode = match value.as_str() {
+                    "full" => Mode::Full,
+                    "change" => Mode::Change,
+                    "both" => Mode::Both,
+                    _ => return Err(format!("--mode: full, change or both, not {value}").into()),
+                }
             }
+            "--events" => options.events = number()?,
+            "--markets" => options.markets = number()?,
+            "--rounds" => options.rounds = number()?,
+            "--change-rate" => {
+                options.change_rate = value
+                    .parse()
+                    .ok()
+                    .filter(|rate: &f64| (0.0..=1.0).contains(rate))
+                    .ok_or_else(|| format!("--change-rate: a fraction in 0..=1, not {value}"))?
+            }
+            _ => return Err(format!("unknown option {flag} ({USAGE})").into()),
         }
     }
-    if options.events == 0 || options.markets == 0 || options.rounds == 0 {
-        return Err("--events, --markets and --rounds must be at least 1".into());
+    if options.events == 0 || options.markets == 0 || options.rounds < 2 {
+        return Err("--events and --markets must be at least 1, --rounds at least 2".into());
     }
     Ok(options)
 }
@@ -77,103 +123,169 @@ async fn run() -> Result<(), Error> {
     let options = options()?;
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL to an empty PostgreSQL database")?;
-    if !url.starts_with("postgres") {
-        return Err("the benchmark compares with COPY: DATABASE_URL must be PostgreSQL".into());
-    }
-    let mut connect = ConnectOptions::new(url);
-    connect.max_connections(4).sqlx_logging(false);
-    let db = Database::connect(connect).await?;
-    Migrator::up(&db, None).await?;
-    let existing = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM competitor_market_odds",
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0);
-    if existing > 0 {
-        return Err(format!(
-            "the database already holds {existing} market odds rows; use an empty database"
-        )
-        .into());
-    }
-
-    let event_ids = seed_palimpsest(&db, options.events).await?;
-    let market_rows = options.events * options.markets * options.rounds;
-
-    let store = if options.in_transaction {
-        "store_in_transaction"
-    } else {
-        "store"
+    let server: PgConnectOptions = url
+        .parse()
+        .map_err(|err| format!("DATABASE_URL must be PostgreSQL (the baseline is COPY): {err}"))?;
+    let connect = |mode| {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_lazy_with(server.clone().ssl_mode(mode));
+        SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
     };
-    let started = Instant::now();
-    for round in 0..options.rounds {
-        let batch = snapshots(&event_ids, options.markets, round);
+    let plain = connect(PgSslMode::Disable);
+    let tls = connect(PgSslMode::Require);
+    let connections = [("off", &plain), ("on", &tls)];
+    Migrator::up(&plain, None).await?;
+    if scalar(&plain, "SELECT COUNT(*) AS n FROM competitor_market_odds").await? > 0 {
+        return Err("the database already holds market odds; use an empty database".into());
+    }
+
+    let events = seed(&plain, 3 * options.events).await?;
+    let (baseline, rest) = events.split_at(options.events);
+    let (full_events, change_events) = rest.split_at(options.events);
+
+    // One full round through the store and through plain COPY, over both connections.
+    let batch = round(
+        baseline,
+        options.markets,
+        &vec![0; baseline.len() * options.markets],
+        0,
+    );
+    let rows = baseline.len() * options.markets;
+    for (tls_mode, db) in connections {
+        let store_name = if options.in_transaction {
+            "store_in_transaction"
+        } else {
+            "store"
+        };
+        let started = Instant::now();
         if options.in_transaction {
             let txn = db.begin().await?;
-            write_snapshots(&txn, &batch).await?;
+            store::write_snapshots(&txn, &batch).await?;
             txn.commit().await?;
         } else {
-            write_snapshots(&db, &batch).await?;
+            store::write_snapshots(db, &batch).await?;
         }
-        progress(store, round, options.rounds, started);
+        let store_seconds = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        testing::copy_snapshots(db.get_postgres_connection_pool(), &batch).await?;
+        let copy_seconds = started.elapsed().as_secs_f64();
+        write_line(store_name, tls_mode, rows, store_seconds);
+        write_line("copy", tls_mode, rows, copy_seconds);
+        println!(
+            "ratio_{store_name}_to_copy tls={tls_mode} ratio={:.3}",
+            copy_seconds / store_seconds
+        );
     }
-    let store_seconds = started.elapsed().as_secs_f64();
-    report(store, market_rows, store_seconds);
 
-    let pool = db.get_postgres_connection_pool();
-    let started = Instant::now();
-    for round in 0..options.rounds {
-        let batch = snapshots(&event_ids, options.markets, round);
-        testing::copy_snapshots(pool, &batch).await?;
-        progress("copy", round, options.rounds, started);
+    if options.mode != Mode::Change {
+        rounds(&plain, &connections, &options, Mode::Full, full_events).await?;
     }
-    let copy_seconds = started.elapsed().as_secs_f64();
-    report("copy", market_rows, copy_seconds);
-
-    // Fresh statistics, as autovacuum keeps them on a live database: without any, the
-    // planner reads the whole market table instead of its snapshot index.
-    db.execute_unprepared("ANALYZE").await?;
-    let started = Instant::now();
-    let latest = store::latest_snapshots(&db, &event_ids).await?;
-    let latest_seconds = started.elapsed().as_secs_f64();
-    if latest.len() != event_ids.len() {
-        return Err(format!(
-            "latest_snapshots returned {} of {} events",
-            latest.len(),
-            event_ids.len()
-        )
-        .into());
+    if options.mode != Mode::Full {
+        rounds(&plain, &connections, &options, Mode::Change, change_events).await?;
     }
-    println!("latest events={} seconds={latest_seconds:.3}", latest.len());
-    println!("ratio_{store}_to_copy={:.3}", copy_seconds / store_seconds);
     Ok(())
 }
 
-fn report(method: &str, rows: usize, seconds: f64) {
+/// `--rounds` rounds of `events` in `mode`; prints the `rounds` line and the reads after
+/// round 1 and round R.
+async fn rounds(
+    db: &DatabaseConnection,
+    connections: &[(&str, &DatabaseConnection)],
+    options: &Options,
+    mode: Mode,
+    events: &[i32],
+) -> Result<(), Error> {
+    let name = if mode == Mode::Full { "full" } else { "change" };
+    let mut versions = vec![0u32; events.len() * options.markets];
+    let (mut rows, mut bytes, mut millis) = (0i64, 0i64, 0f64);
+    for r in 1..=options.rounds {
+        // Round 1 prices every market; later rounds reprice a fraction of them.
+        if r > 1 {
+            for (i, &event) in events.iter().enumerate() {
+                for k in 0..options.markets {
+                    if testing::changes(event, k, r, options.change_rate) {
+                        versions[i * options.markets + k] += 1;
+                    }
+                }
+            }
+        }
+        let batch = round(events, options.markets, &versions, r);
+        let (rows_before, bytes_before) = (history_rows(db).await?, table_bytes(db).await?);
+        let started = Instant::now();
+        if mode == Mode::Full {
+            store::write_snapshots(db, &batch).await?;
+        } else {
+            store::record_odds(db, &batch).await?;
+        }
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        db.execute_unprepared(
+            "VACUUM (ANALYZE) competitor_tournaments, competitor_events, \
+             competitor_odds_snapshots, competitor_market_odds, competitor_market_odds_current",
+        )
+        .await?;
+        if r > 1 {
+            rows += history_rows(db).await? - rows_before;
+            bytes += table_bytes(db).await? - bytes_before;
+            millis += elapsed;
+        }
+        eprintln!("{name}: round {r}/{} in {elapsed:.0} ms", options.rounds);
+        if r == 1 || r == options.rounds {
+            read(connections, mode, events, r).await?;
+        }
+    }
+    let averaged = (options.rounds - 1) as f64;
     println!(
-        "{method} market_rows={rows} seconds={seconds:.3} market_rows_per_sec={:.0}",
+        "rounds mode={name} events={} markets={} rounds={} change_rate={} rows_per_round={:.0} \
+         bytes_per_round={:.0} write_ms_per_round={:.0}",
+        events.len(),
+        options.markets,
+        options.rounds,
+        options.change_rate,
+        rows as f64 / averaged,
+        bytes as f64 / averaged,
+        millis / averaged
+    );
+    Ok(())
+}
+
+/// The read of `mode` for all `events`, timed over each connection.
+async fn read(
+    connections: &[(&str, &DatabaseConnection)],
+    mode: Mode,
+    events: &[i32],
+    after_rounds: usize,
+) -> Result<(), Error> {
+    for (tls_mode, db) in connections {
+        let started = Instant::now();
+        let (function, found) = if mode == Mode::Full {
+            let latest = store::latest_snapshots(*db, events).await?;
+            ("latest_snapshots", latest.len())
+        } else {
+            let current = store::current_odds(*db, events).await?;
+            ("current_odds", current.len())
+        };
+        let millis = started.elapsed().as_secs_f64() * 1000.0;
+        if found != events.len() {
+            return Err(format!("{function} found {found} of {} events", events.len()).into());
+        }
+        println!(
+            "read fn={function} events={} after_rounds={after_rounds} ms={millis:.0} tls={tls_mode}",
+            events.len()
+        );
+    }
+    Ok(())
+}
+
+fn write_line(method: &str, tls: &str, rows: usize, seconds: f64) {
+    println!(
+        "{method} tls={tls} market_rows={rows} seconds={seconds:.3} market_rows_per_sec={:.0}",
         rows as f64 / seconds
     );
 }
 
-fn progress(method: &str, round: usize, rounds: usize, started: Instant) {
-    if rounds > 1 {
-        eprintln!(
-            "{method}: round {}/{rounds} after {:.1}s",
-            round + 1,
-            started.elapsed().as_secs_f64()
-        );
-    }
-}
-
-/// One sport, 50 tournaments and `events` events of SportyBet, through the store.
-async fn seed_palimpsest(
-    db: &sea_orm::DatabaseConnection,
-    events: usize,
-) -> Result<Vec<i32>, Error> {
+/// One sport, 50 tournaments and `events` SportyBet events, through the store.
+async fn seed(db: &DatabaseConnection, events: usize) -> Result<Vec<i32>, Error> {
     let started = Instant::now();
     let sport = entity::sport::ActiveModel {
         name: Set("Football".to_owned()),
@@ -182,15 +294,13 @@ async fn seed_palimpsest(
     }
     .insert(db)
     .await?;
-    let tournaments: Vec<TournamentUpsert> = (0..50)
-        .map(|t| TournamentUpsert {
-            source: CompetitorSource::Sportybet,
-            sport_id: sport.id,
-            name: format!("League {t}"),
-            country_raw: Some("England".to_owned()),
-            country_iso: Some("ENG".to_owned()),
-            external_id: (1000 + t).to_string(),
-            sportradar_id: Some((1000 + t).to_string()),
+    let tournaments: Vec<_> = (0..50)
+        .map(|t| {
+            testing::tournament(
+                CompetitorSource::Sportybet,
+                sport.id,
+                &(1000 + t).to_string(),
+            )
         })
         .collect();
     let tournament_ids = store::upsert_tournaments(db, &tournaments).await?;
@@ -198,43 +308,68 @@ async fn seed_palimpsest(
         .with_ymd_and_hms(2026, 12, 5, 12, 0, 0)
         .single()
         .ok_or("kickoff")?;
-    let rows: Vec<EventUpsert> = (0..events)
-        .map(|e| EventUpsert {
-            source: CompetitorSource::Sportybet,
-            tournament_id: tournament_ids[e % 50],
-            name: format!("Home {e} vs Away {e}"),
-            home_team: format!("Home {e}"),
-            away_team: format!("Away {e}"),
-            kickoff: kickoff + Duration::minutes(15 * (e % 500) as i64),
-            external_id: format!("sr:match:{}", 50_000_000 + e),
-            sportradar_id: (50_000_000 + e).to_string(),
+    let rows: Vec<_> = (0..events)
+        .map(|e| {
+            let sportradar = (50_000_000 + e).to_string();
+            testing::event(
+                CompetitorSource::Sportybet,
+                tournament_ids[e % 50],
+                &format!("sr:match:{sportradar}"),
+                &sportradar,
+                kickoff + Duration::minutes(15 * (e % 500) as i64),
+            )
         })
         .collect();
-    let event_ids = store::upsert_events(db, &rows).await?;
+    let ids = store::upsert_events(db, &rows).await?;
     eprintln!(
         "seeded {events} events in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    Ok(event_ids)
+    Ok(ids)
 }
 
-/// A round of snapshots: every event with `markets` markets, deterministic per round.
-fn snapshots(event_ids: &[i32], markets: usize, round: usize) -> Vec<NewSnapshot> {
-    let captured_at = Utc
-        .with_ymd_and_hms(2026, 12, 1, 8, 0, 0)
-        .single()
-        .unwrap_or_default()
-        + Duration::minutes(5 * round as i64);
-    event_ids
+/// Round `r` of `events`: every market `k` of event `i` at odds `versions[i * markets + k]`.
+fn round(events: &[i32], markets: usize, versions: &[u32], r: usize) -> Vec<NewSnapshot> {
+    events
         .iter()
-        .map(|&event| NewSnapshot {
+        .enumerate()
+        .map(|(i, &event)| NewSnapshot {
             competitor_event_id: event,
-            captured_at,
+            captured_at: captured_at(r),
             scrape_run_id: None,
             raw_response: None,
             markets: (0..markets)
-                .map(|k| testing::market(event, k, round as u32))
+                .map(|k| testing::market(event, k, versions[i * markets + k]))
                 .collect(),
         })
         .collect()
+}
+
+/// Round `r` is captured 5 minutes after round `r - 1`.
+fn captured_at(r: usize) -> DateTime<Utc> {
+    let first = Utc.with_ymd_and_hms(2026, 12, 1, 8, 0, 0).single();
+    first.unwrap_or_default() + Duration::minutes(5 * r as i64)
+}
+
+async fn history_rows(db: &DatabaseConnection) -> Result<i64, Error> {
+    scalar(db, "SELECT COUNT(*) AS n FROM competitor_market_odds").await
+}
+
+/// Bytes of the five competitor tables with their indexes and TOAST.
+async fn table_bytes(db: &DatabaseConnection) -> Result<i64, Error> {
+    scalar(
+        db,
+        "SELECT CAST(SUM(pg_total_relation_size(t)) AS bigint) AS n FROM unnest(ARRAY[\
+             'competitor_tournaments', 'competitor_events', 'competitor_odds_snapshots', \
+             'competitor_market_odds', 'competitor_market_odds_current']::regclass[]) AS t",
+    )
+    .await
+}
+
+async fn scalar(db: &DatabaseConnection, sql: &str) -> Result<i64, Error> {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await?
+        .ok_or("no row")?;
+    Ok(row.try_get::<i64>("", "n")?)
 }

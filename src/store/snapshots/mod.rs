@@ -105,6 +105,41 @@ impl NewMarket {
     pub(crate) fn outcomes_json(&self) -> Result<String, StoreError> {
         json_text(&self.outcomes)
     }
+
+    /// [`NewMarket::outcomes_json`] appended to `buffer`.
+    pub(crate) fn write_outcomes_json(&self, buffer: &mut String) -> Result<(), StoreError> {
+        // serde_json writes UTF-8 only; the bytes go to a Vec first to stay safe.
+        let mut bytes = std::mem::take(buffer).into_bytes();
+        let written = serde_json::to_writer(&mut bytes, &self.outcomes);
+        *buffer =
+            String::from_utf8(bytes).map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))?;
+        written.map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))
+    }
+}
+
+/// The final state of one current market, to upsert into
+/// `competitor_market_odds_current`.
+pub(crate) struct CurrentMarket<'a> {
+    /// Its competitor event.
+    pub(crate) event: i32,
+    /// The market as last captured: identity, name and outcomes.
+    pub(crate) market: &'a NewMarket,
+    /// When its outcomes last changed.
+    pub(crate) changed_at: DateTime<Utc>,
+    /// Since when it is missing from its event's captures.
+    pub(crate) unavailable_at: Option<DateTime<Utc>>,
+}
+
+/// Upserts `markets` into the current odds table inside `txn`, outcomes stored as the
+/// compact JSON text the store writes everywhere.
+pub(crate) async fn upsert_current_markets(
+    txn: &DatabaseTransaction,
+    markets: &[CurrentMarket<'_>],
+) -> Result<(), StoreError> {
+    match WritePath::of(txn)? {
+        WritePath::Copy(_) | WritePath::Unnest => unnest::upsert_current(txn, markets).await,
+        WritePath::Sqlite => sqlite::upsert_current(txn, markets).await,
+    }
 }
 
 /// `value` as `json` text.

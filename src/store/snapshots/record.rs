@@ -7,21 +7,21 @@
 //! then write the history through the snapshot leaves, confirm unchanged captures, and
 //! upsert or mark the current markets.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use entity::competitor_market_odds_current::{self as current, ActiveModel as CurrentRow};
+use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot;
 use entity::outcome::Outcomes;
-use migration::SQLITE_CURRENT_MARKET_KEY;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, FromQueryResult, Iterable, Set,
-};
+use sea_orm::sea_query::Query;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
 
 use super::{
-    NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list, is_in_ids,
-    newest_snapshots, retrying, rows_per_statement, statement, validate, write_in_transaction,
+    CurrentMarket, NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list,
+    is_in_ids, newest_snapshots, retrying, statement, upsert_current_markets, validate,
+    write_in_transaction,
 };
 
 /// What one [`record_odds`] call did.
@@ -63,8 +63,8 @@ pub struct RecordedOdds {
 ///   capture never rolls the current odds back.
 ///
 /// A market is identified by `betpawa_market_id`, `line`, `handicap_type`,
-/// `handicap_home` and `handicap_away`, NULLs comparing equal; outcomes compare as values
-/// (names, odds, whether active), whoever wrote them. Several captures of one event in a batch are applied
+/// `handicap_home` and `handicap_away`, NULLs comparing equal; it is unchanged when its
+/// name and outcomes (names, odds, whether active) are, whoever wrote them. Several captures of one event in a batch are applied
 /// in `captured_at` order.
 ///
 /// One transaction (a savepoint inside the caller's), on a pool or inside the caller's
@@ -102,34 +102,34 @@ where
 
 /// A market's identity within its event: id, line and handicap, with `-0.0` read as
 /// `0.0` (the database compares them equal).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct MarketKey {
-    market_id: String,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct MarketKey<'a> {
+    market_id: &'a str,
     line: Option<u64>,
-    handicap_type: Option<String>,
+    handicap_type: Option<&'a str>,
     handicap_home: Option<u64>,
     handicap_away: Option<u64>,
 }
 
-impl MarketKey {
+impl<'a> MarketKey<'a> {
     fn new(
-        market_id: &str,
+        market_id: &'a str,
         line: Option<f64>,
-        handicap_type: Option<&str>,
+        handicap_type: Option<&'a str>,
         handicap_home: Option<f64>,
         handicap_away: Option<f64>,
     ) -> Self {
         let bits = |n: Option<f64>| n.map(|n| (n + 0.0).to_bits());
         MarketKey {
-            market_id: market_id.to_owned(),
+            market_id,
             line: bits(line),
-            handicap_type: handicap_type.map(str::to_owned),
+            handicap_type,
             handicap_home: bits(handicap_home),
             handicap_away: bits(handicap_away),
         }
     }
 
-    fn of(market: &NewMarket) -> Self {
+    fn of(market: &'a NewMarket) -> Self {
         Self::new(
             &market.betpawa_market_id,
             market.line,
@@ -141,7 +141,7 @@ impl MarketKey {
 }
 
 /// Every capture's market keys, refusing a market that appears twice in one capture.
-fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey>>, StoreError> {
+fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey<'_>>>, StoreError> {
     captures
         .iter()
         .enumerate()
@@ -153,7 +153,7 @@ fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey>>, StoreErr
                 .enumerate()
                 .map(|(index, market)| {
                     let key = MarketKey::of(market);
-                    if let Some(first) = seen.insert(key.clone(), index) {
+                    if let Some(first) = seen.insert(key, index) {
                         return Err(StoreError::DuplicateInBatch {
                             key: "market (betpawa_market_id, line, handicap_type, \
                                   handicap_home, handicap_away)",
@@ -170,7 +170,7 @@ fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey>>, StoreErr
 }
 
 /// A current market as read back: identity, outcomes, availability.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug)]
 struct StoredMarket {
     id: i64,
     competitor_event_id: i32,
@@ -180,9 +180,28 @@ struct StoredMarket {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    outcomes: Outcomes,
-    changed_at: DateTime<Utc>,
+    /// As stored: the store writes compact JSON, other clients may not.
+    outcomes: String,
     unavailable_at: Option<DateTime<Utc>>,
+}
+
+impl StoredMarket {
+    /// The columns of [`stored_markets`]' query, read by position: a round reads one row
+    /// per market of every captured event, and looking columns up by name showed.
+    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        Ok(StoredMarket {
+            id: row.try_get_by_index(0)?,
+            competitor_event_id: row.try_get_by_index(1)?,
+            betpawa_market_id: row.try_get_by_index(2)?,
+            betpawa_market_name: row.try_get_by_index(3)?,
+            line: row.try_get_by_index(4)?,
+            handicap_type: row.try_get_by_index(5)?,
+            handicap_home: row.try_get_by_index(6)?,
+            handicap_away: row.try_get_by_index(7)?,
+            outcomes: row.try_get_by_index(8)?,
+            unavailable_at: row.try_get_by_index(9)?,
+        })
+    }
 }
 
 /// A current market during the comparison.
@@ -192,15 +211,28 @@ struct Market<'a> {
     /// For a market new in this call, its place in the order captures brought them.
     arrival: usize,
     name: &'a str,
-    /// Its outcomes, compared as values: however another client formatted the JSON,
-    /// equal odds are no change.
-    outcomes: Outcomes,
-    /// The capture that last set its outcomes in this call, if any.
+    /// Its outcomes as JSON text.
+    outcomes: Cow<'a, str>,
+    /// The capture that last set it in this call, if any.
     written: Option<&'a NewMarket>,
+    /// When `written`: the time of that capture.
     changed_at: DateTime<Utc>,
     unavailable_at: Option<DateTime<Utc>>,
     /// `unavailable_at` (only) changed in this call.
     marked: bool,
+}
+
+impl Market<'_> {
+    /// Whether `market`, captured with `outcomes` as JSON text, is this market unchanged:
+    /// offered, same name, same outcomes. The text the store wrote compares as text;
+    /// other text (another client's formatting) is read and compared as values.
+    fn holds(&self, market: &NewMarket, outcomes: &str) -> bool {
+        self.unavailable_at.is_none()
+            && self.name == market.betpawa_market_name
+            && (self.outcomes == outcomes
+                || serde_json::from_str::<Outcomes>(&self.outcomes)
+                    .is_ok_and(|stored| stored == market.outcomes))
+    }
 }
 
 /// A snapshot an event's freshness hangs on.
@@ -218,13 +250,13 @@ struct EventState<'a> {
     newest: Option<(Newest, DateTime<Utc>)>,
     /// A capture that confirmed `newest`: the time `last_confirmed_at` moves to.
     confirmed: Option<DateTime<Utc>>,
-    markets: HashMap<MarketKey, Market<'a>>,
+    markets: HashMap<MarketKey<'a>, Market<'a>>,
 }
 
 async fn record(
     txn: &DatabaseTransaction,
     captures: &[NewSnapshot],
-    keys: &[Vec<MarketKey>],
+    keys: &[Vec<MarketKey<'_>>],
 ) -> Result<RecordedOdds, StoreError> {
     let mut events: Vec<i32> = captures.iter().map(|c| c.competitor_event_id).collect();
     events.sort_unstable();
@@ -255,9 +287,9 @@ async fn record(
                     id: Some(market.id),
                     arrival: 0,
                     name: &market.betpawa_market_name,
-                    outcomes: market.outcomes.clone(),
+                    outcomes: Cow::Borrowed(&market.outcomes),
                     written: None,
-                    changed_at: market.changed_at,
+                    changed_at: DateTime::<Utc>::UNIX_EPOCH,
                     unavailable_at: market.unavailable_at,
                     marked: false,
                 },
@@ -303,7 +335,7 @@ async fn record(
 fn compare<'a>(
     state: &mut EventState<'a>,
     capture: &'a NewSnapshot,
-    keys: &[MarketKey],
+    keys: &[MarketKey<'a>],
     recorded: &mut RecordedOdds,
 ) -> Result<Option<Vec<NewMarket>>, StoreError> {
     let at = capture.stored_captured_at();
@@ -312,47 +344,44 @@ fn compare<'a>(
         return Ok(None);
     }
     let mut changes = Vec::new();
+    // One buffer for every market's JSON: most markets are unchanged, and their text is
+    // only compared.
+    let mut outcomes = String::new();
     for (market, key) in capture.markets.iter().zip(keys) {
-        let outcomes = market.outcomes.clone();
-        match state.markets.get_mut(key) {
-            Some(current) if current.unavailable_at.is_none() && current.outcomes == outcomes => {
+        outcomes.clear();
+        market.write_outcomes_json(&mut outcomes)?;
+        let arrival = state.markets.len();
+        let current = state.markets.entry(*key);
+        match current {
+            Entry::Occupied(current) if current.get().holds(market, &outcomes) => {
                 recorded.markets_unchanged += 1;
-                if current.name != market.betpawa_market_name {
-                    current.name = &market.betpawa_market_name;
-                    current.written = Some(market);
-                }
             }
-            Some(current) => {
-                if current.unavailable_at.is_some() {
-                    recorded.markets_returned += 1;
-                }
-                *current = Market {
-                    id: current.id,
-                    arrival: current.arrival,
+            current => {
+                let (id, arrival) = match &current {
+                    Entry::Occupied(stored) => {
+                        if stored.get().unavailable_at.is_some() {
+                            recorded.markets_returned += 1;
+                        }
+                        (stored.get().id, stored.get().arrival)
+                    }
+                    Entry::Vacant(_) => (None, arrival),
+                };
+                let changed = Market {
+                    id,
+                    arrival,
                     name: &market.betpawa_market_name,
-                    outcomes,
+                    outcomes: Cow::Owned(outcomes.clone()),
                     written: Some(market),
                     changed_at: at,
                     unavailable_at: None,
                     marked: false,
                 };
-                changes.push(market.clone());
-            }
-            None => {
-                let arrival = state.markets.len();
-                state.markets.insert(
-                    key.clone(),
-                    Market {
-                        id: None,
-                        arrival,
-                        name: &market.betpawa_market_name,
-                        outcomes,
-                        written: Some(market),
-                        changed_at: at,
-                        unavailable_at: None,
-                        marked: false,
-                    },
-                );
+                match current {
+                    Entry::Occupied(mut stored) => *stored.get_mut() = changed,
+                    Entry::Vacant(vacant) => {
+                        vacant.insert(changed);
+                    }
+                }
                 changes.push(market.clone());
             }
         }
@@ -408,14 +437,17 @@ async fn stored_markets(
     };
     let sql = format!(
         "SELECT id, competitor_event_id, betpawa_market_id, betpawa_market_name, line, \
-             handicap_type, handicap_home, handicap_away, outcomes, changed_at, unavailable_at \
+             handicap_type, handicap_home, handicap_away, CAST(outcomes AS text) AS outcomes, \
+             unavailable_at \
          FROM competitor_market_odds_current WHERE {of_events}"
     );
-    Ok(
-        StoredMarket::find_by_statement(statement(backend, &sql, vec![id_list(backend, &ids)]))
-            .all(txn)
-            .await?,
-    )
+    let rows = txn
+        .query_all_raw(statement(backend, &sql, vec![id_list(backend, &ids)]))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(StoredMarket::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Moves `last_confirmed_at` of each confirmed event's newest snapshot, one statement
@@ -478,57 +510,30 @@ async fn mark_unavailable(
     Ok(())
 }
 
-/// Upserts every market a capture of this call wrote (new, changed, returned or renamed)
-/// with its final state, in event order, in statements sized under the
-/// bind-parameter limit.
+/// Upserts every market a capture of this call wrote, with its final state: stored rows
+/// in id order, then new ones in the order captures brought them.
 async fn upsert_current(
     txn: &DatabaseTransaction,
     states: &HashMap<i32, EventState<'_>>,
 ) -> Result<(), StoreError> {
-    // Stored rows in id order, then new ones in the order captures brought them.
-    type Place = (i32, Option<i64>, usize);
-    let mut rows: Vec<(Place, CurrentRow)> = Vec::new();
+    let mut rows: Vec<(Option<i64>, usize, CurrentMarket)> = Vec::new();
     for (event, state) in states {
         for market in state.markets.values() {
-            let Some(new) = market.written else { continue };
-            let row = CurrentRow {
-                competitor_event_id: Set(*event),
-                betpawa_market_id: Set(new.betpawa_market_id.clone()),
-                betpawa_market_name: Set(market.name.to_owned()),
-                line: Set(new.line),
-                handicap_type: Set(new.handicap_type.clone()),
-                handicap_home: Set(new.handicap_home),
-                handicap_away: Set(new.handicap_away),
-                outcomes: Set(new.outcomes.clone()),
-                changed_at: Set(market.changed_at),
-                unavailable_at: Set(market.unavailable_at),
-                ..Default::default()
-            };
-            let place = (*event, market.id.or(Some(i64::MAX)), market.arrival);
-            rows.push((place, row));
+            if let Some(written) = market.written {
+                rows.push((
+                    market.id,
+                    market.arrival,
+                    CurrentMarket {
+                        event: *event,
+                        market: written,
+                        changed_at: market.changed_at,
+                        unavailable_at: market.unavailable_at,
+                    },
+                ));
+            }
         }
     }
-    rows.sort_by_key(|(place, _)| *place);
-    let backend = txn.get_database_backend();
-    let mut on_conflict = match backend {
-        DbBackend::Sqlite => OnConflict::new()
-            .exprs(SQLITE_CURRENT_MARKET_KEY.map(Expr::cust))
-            .to_owned(),
-        _ => OnConflict::constraint("uq_competitor_market_odds_current_market"),
-    };
-    on_conflict.update_columns([
-        current::Column::BetpawaMarketName,
-        current::Column::Outcomes,
-        current::Column::ChangedAt,
-        current::Column::UnavailableAt,
-    ]);
-    let rows: Vec<CurrentRow> = rows.into_iter().map(|(_, row)| row).collect();
-    let chunk = rows_per_statement(backend, current::Column::iter().count());
-    for rows in rows.chunks(chunk) {
-        current::Entity::insert_many(rows.to_vec())
-            .on_conflict(on_conflict.clone())
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
+    rows.sort_by_key(|(id, arrival, row)| (row.event, id.unwrap_or(i64::MAX), *arrival));
+    let rows: Vec<CurrentMarket> = rows.into_iter().map(|(_, _, row)| row).collect();
+    upsert_current_markets(txn, &rows).await
 }

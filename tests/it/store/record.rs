@@ -7,7 +7,7 @@ use entity::CompetitorSource;
 use entity::competitor_market_odds_current::Model as Current;
 use entity::outcome::{Outcome, Outcomes};
 use entity::prelude::*;
-use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, QueryOrder, TransactionTrait};
 
 use super::{at, palimpsest};
 use crate::both;
@@ -439,3 +439,68 @@ async fn concurrent_calls_leave_the_newest_capture(db: &DatabaseConnection) {
     assert_eq!(count(db, "competitor_market_odds_current").await, 80);
 }
 both!(concurrent_calls_leave_the_newest_capture);
+
+/// Outcomes another client stored with its own JSON formatting (spaces, key order) are
+/// compared as values: equal odds are no change; a new name is one.
+async fn outcomes_formatted_by_another_client_compare_as_values(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 1).await;
+    let e = events[0];
+    let markets: Vec<NewMarket> = (0..3).map(|k| market(e, k, 0)).collect();
+    store::record_odds(db, &[capture(e, markets.clone(), 0)])
+        .await
+        .unwrap();
+    let rows = current(db, e).await;
+    for row in &rows {
+        let reformatted: Vec<String> = row
+            .outcomes
+            .0
+            .iter()
+            .map(|o| {
+                format!(
+                    "{{ \"is_active\" : {}, \"odds\" : {}, \"name\" : \"{}\" }}",
+                    o.is_active, o.odds, o.name
+                )
+            })
+            .collect();
+        // SQLite keeps json as text (and would cast to NUMERIC).
+        let sql = match db.get_database_backend() {
+            DbBackend::Sqlite => {
+                "UPDATE competitor_market_odds_current SET outcomes = $1 WHERE id = $2"
+            }
+            _ => {
+                "UPDATE competitor_market_odds_current SET outcomes = CAST($1 AS json) WHERE id = $2"
+            }
+        };
+        crate::sql::execute(
+            db,
+            sql,
+            vec![
+                format!("[ {} ]", reformatted.join(" , ")).into(),
+                row.id.into(),
+            ],
+        )
+        .await
+        .unwrap();
+    }
+    let recorded = store::record_odds(db, &[capture(e, markets.clone(), 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (recorded.markets_unchanged, recorded.events_confirmed),
+        (3, 1)
+    );
+
+    let mut renamed = markets;
+    renamed[2].betpawa_market_name = "Over/Under (goals)".to_owned();
+    let recorded = store::record_odds(db, &[capture(e, renamed, 10)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (recorded.markets_unchanged, recorded.markets_written),
+        (2, 1)
+    );
+    let renamed_row = current(db, e).await.into_iter().nth(2).unwrap();
+    assert_eq!(renamed_row.betpawa_market_name, "Over/Under (goals)");
+    assert_eq!(renamed_row.changed_at, at(10));
+}
+both!(outcomes_formatted_by_another_client_compare_as_values);
