@@ -81,6 +81,30 @@ pub fn changes(event: i32, k: usize, round: usize, rate: f64) -> bool {
     unit < rate
 }
 
+/// `outcomes` with every odds moved by 1 or 2 percent, up or down, rounded to two
+/// decimals and at least 1.01: how prices drift between two scrapes. The moves are a
+/// fixed function of `event`, `k` and `round`.
+pub fn reprice(outcomes: &Outcomes, event: i32, k: usize, round: usize) -> Outcomes {
+    Outcomes(
+        outcomes
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, outcome)| {
+                let step = [-2.0, -1.0, 1.0, 2.0]
+                    [(mix(event as u64, k as u64, (round * 31 + i) as u64) % 4) as usize];
+                let odds =
+                    ((outcome.odds * (1.0 + step / 100.0) * 100.0).round() / 100.0).max(1.01);
+                Outcome {
+                    name: outcome.name.clone(),
+                    odds,
+                    is_active: outcome.is_active,
+                }
+            })
+            .collect(),
+    )
+}
+
 /// Market `k` of `event` at odds `version`: the kinds of a real football palimpsest
 /// (1X2, Over/Under lines, both teams to score, double chance, Asian handicaps, ...),
 /// with odds drawn from a fixed seed. Markets `k` of one event have distinct identities

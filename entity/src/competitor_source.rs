@@ -53,6 +53,14 @@ pub enum CompetitorSource {
 }
 
 impl CompetitorSource {
+    /// The competitor's own name, `SportyBet` or `Bet9ja`, for display.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            CompetitorSource::Sportybet => "SportyBet",
+            CompetitorSource::Bet9ja => "Bet9ja",
+        }
+    }
+
     /// The stored string, `sportybet` or `bet9ja`.
     pub fn as_str(self) -> &'static str {
         match self {

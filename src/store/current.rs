@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use entity::competitor_event;
 use entity::competitor_market_odds_current::{self as current};
 use entity::outcome::Outcomes;
 use entity::soft_delete::SoftDelete;
-use entity::{CompetitorSource, competitor_event};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryFilter};
 
 use super::backend::{id_list, is_in_ids, statement};
@@ -194,15 +194,8 @@ where
             .push(CompetitorOdds { event, odds });
     }
     for competitors in by_betpawa.values_mut() {
-        competitors.sort_by_key(|c| (source_order(c.event.source), c.event.id));
+        // SportyBet, then Bet9ja: the enum's order.
+        competitors.sort_by_key(|c| (c.event.source, c.event.id));
     }
     Ok(by_betpawa)
-}
-
-/// Competitors in a fixed display order: SportyBet, then Bet9ja.
-fn source_order(source: CompetitorSource) -> u8 {
-    match source {
-        CompetitorSource::Sportybet => 0,
-        CompetitorSource::Bet9ja => 1,
-    }
 }
