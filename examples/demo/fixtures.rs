@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use competitor_db::store::NewMarket;
 use entity::CompetitorSource;
-use entity::outcome::Outcomes;
 use serde::Deserialize;
 
 use crate::Error;
@@ -68,18 +68,7 @@ pub struct EventFixture {
     pub away_team: String,
     pub kickoff: DateTime<Utc>,
     pub sportradar_id: String,
-    pub markets: Vec<MarketFixture>,
-}
-
-#[derive(Clone, Deserialize)]
-pub struct MarketFixture {
-    pub betpawa_market_id: String,
-    pub betpawa_market_name: String,
-    pub line: Option<f64>,
-    pub handicap_type: Option<String>,
-    pub handicap_home: Option<f64>,
-    pub handicap_away: Option<f64>,
-    pub outcomes: Outcomes,
+    pub markets: Vec<NewMarket>,
 }
 
 /// The sample data directory: the repository's `fixtures/`, or `DEMO_FIXTURES` if set.

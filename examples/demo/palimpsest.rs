@@ -11,7 +11,7 @@ use competitor_db::testing;
 use sea_orm::DatabaseConnection;
 
 use crate::Error;
-use crate::fixtures::{MarketFixture, Palimpsest};
+use crate::fixtures::Palimpsest;
 
 /// The capture rounds, fixed so a second run finds them stored.
 const ROUNDS: [(u32, u32, u32); 2] = [(4, 8, 0), (4, 8, 5)];
@@ -106,19 +106,10 @@ fn capture_time(day: u32, hour: u32, minute: u32) -> Result<DateTime<Utc>, Error
 
 /// A fixture market as captured in `round`: from the second round on, a few markets
 /// (`CHANGE_RATE`, a fixed choice) have new odds, the way prices drift between scrapes.
-fn market(m: &MarketFixture, event_id: i32, k: usize, round: usize) -> NewMarket {
-    let outcomes = if round > 0 && testing::changes(event_id, k, round, CHANGE_RATE) {
-        testing::reprice(&m.outcomes, event_id, k, round)
-    } else {
-        m.outcomes.clone()
-    };
-    NewMarket {
-        betpawa_market_id: m.betpawa_market_id.clone(),
-        betpawa_market_name: m.betpawa_market_name.clone(),
-        line: m.line,
-        handicap_type: m.handicap_type.clone(),
-        handicap_home: m.handicap_home,
-        handicap_away: m.handicap_away,
-        outcomes,
+fn market(m: &NewMarket, event_id: i32, k: usize, round: usize) -> NewMarket {
+    let mut market = m.clone();
+    if round > 0 && testing::changes(event_id, k, round, CHANGE_RATE) {
+        market.outcomes = testing::reprice(&m.outcomes, event_id, k, round);
     }
+    market
 }

@@ -1,11 +1,12 @@
 //! Linking competitor events to Betpawa events by SportRadar id.
 
 use entity::{clock, competitor_event};
+use sea_orm::Condition;
 use sea_orm::sea_query::Expr;
-use sea_orm::{Condition, ConnectionTrait, TransactionSession, TransactionTrait};
 
+use super::connection::StoreConnection;
 use super::error::StoreError;
-use super::retry::retrying;
+use super::retry;
 
 /// The Betpawa event with the competitor event's SportRadar id (`events.sportradar_id` is
 /// unique, so at most one).
@@ -28,7 +29,7 @@ const BETPAWA_EVENT: &str = "(SELECT e.id FROM events e \
 /// [`StoreError::Db`] for other database errors; nothing is changed then.
 pub async fn link_betpawa_events<C>(db: &C) -> Result<u64, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_event::Column;
     // `IS DISTINCT FROM` is NULL-safe on both backends (SQLite since 3.39).
@@ -39,11 +40,5 @@ where
         .value(Column::BetpawaEventId, Expr::cust(BETPAWA_EVENT))
         .value(Column::UpdatedAt, clock::now())
         .to_owned();
-    retrying(|| async {
-        let txn = db.begin().await?;
-        let changed = txn.execute(&link).await?.rows_affected();
-        txn.commit().await?;
-        Ok(changed)
-    })
-    .await
+    retry::execute(db, &link).await
 }

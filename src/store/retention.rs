@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 use entity::{competitor_event, competitor_odds_snapshot, competitor_tournament};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect,
-    RelationTrait, Select, TransactionSession, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect, RelationTrait, Select,
 };
 
 use super::backend::is_in_ids;
+use super::connection::StoreConnection;
 use super::error::StoreError;
-use super::retry::retrying;
+use super::retry::in_transaction;
 
 /// What [`purge_snapshots_before`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -53,7 +54,7 @@ pub async fn purge_snapshots_before<C>(
     batch_size: usize,
 ) -> Result<PurgedSnapshots, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_odds_snapshot::Column;
     // The newest snapshot of an event stays, however old: its event's freshness and the
@@ -94,7 +95,7 @@ pub async fn purge_deleted_before<C>(
     cutoff: DateTime<Utc>,
 ) -> Result<PurgedDeleted, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_event::Column as Event;
     use competitor_odds_snapshot::Column as Snapshot;
@@ -181,39 +182,44 @@ async fn purge_in_batches<C, E>(
     target: Target,
 ) -> Result<Deleted, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
     E: EntityTrait,
 {
     let mut purged = Deleted::default();
     loop {
-        let deleted = retrying(|| async {
-            let txn = db.begin().await?;
-            let ids: Vec<i64> = batch.clone().into_tuple::<i64>().all(&txn).await?;
-            let mut deleted = Deleted::default();
-            match target {
-                _ if ids.is_empty() => {}
-                Target::Snapshots => {
-                    deleted.market_odds =
-                        delete_where(&txn, "competitor_market_odds", "snapshot_id", &ids).await?;
-                    deleted.rows =
-                        delete_where(&txn, "competitor_odds_snapshots", "id", &ids).await?;
-                }
-                Target::Table(table) => {
-                    deleted.rows = delete_where(&txn, table, "id", &ids).await?;
-                }
-            }
-            txn.commit().await?;
-            Ok((ids.is_empty(), deleted))
-        })
-        .await?;
-        match deleted {
-            (true, _) => return Ok(purged),
-            (false, batch) => {
+        let batch = in_transaction!(db, |txn| purge_batch(&txn, &batch, target)).await?;
+        match batch {
+            None => return Ok(purged),
+            Some(batch) => {
                 purged.rows += batch.rows;
                 purged.market_odds += batch.market_odds;
             }
         }
     }
+}
+
+/// Deletes the ids `batch` selects in `txn`; `None` when it selects none.
+async fn purge_batch<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    batch: &Select<E>,
+    target: Target,
+) -> Result<Option<Deleted>, StoreError> {
+    let ids: Vec<i64> = batch.clone().into_tuple::<i64>().all(txn).await?;
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut deleted = Deleted::default();
+    match target {
+        Target::Snapshots => {
+            deleted.market_odds =
+                delete_where(txn, "competitor_market_odds", "snapshot_id", &ids).await?;
+            deleted.rows = delete_where(txn, "competitor_odds_snapshots", "id", &ids).await?;
+        }
+        Target::Table(table) => {
+            deleted.rows = delete_where(txn, table, "id", &ids).await?;
+        }
+    }
+    Ok(Some(deleted))
 }
 
 async fn delete_where<C: ConnectionTrait>(

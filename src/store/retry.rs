@@ -12,8 +12,9 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use sea_orm::{DbErr, RuntimeErr};
+use sea_orm::{ConnectionTrait, DbErr, RuntimeErr, StatementBuilder};
 
+use super::connection::StoreConnection;
 use super::error::StoreError;
 
 /// Attempts of one logical write before it fails with [`StoreError::Contention`].
@@ -42,6 +43,33 @@ where
             other => return other,
         }
     }
+}
+
+/// `body` (an expression over the transaction `txn`, a future of `Result<_, StoreError>`)
+/// in a transaction of its own on `db` (a savepoint inside the caller's), committed when
+/// it succeeds and retried whole when it is refused for contention.
+macro_rules! in_transaction {
+    ($db:expr, |$txn:ident| $body:expr) => {
+        $crate::store::retry::retrying(|| async {
+            let $txn = $db.begin().await?;
+            let value = $body.await?;
+            $txn.commit().await?;
+            Ok(value)
+        })
+    };
+}
+pub(crate) use in_transaction;
+
+/// Executes `statement` in a transaction of its own (see [`in_transaction!`]); returns
+/// the rows it changed.
+pub(crate) async fn execute<C, S>(db: &C, statement: &S) -> Result<u64, StoreError>
+where
+    C: StoreConnection,
+    S: StatementBuilder,
+{
+    in_transaction!(db, |txn| txn.execute(statement))
+        .await
+        .map(|result| result.rows_affected())
 }
 
 /// 10 ms, 20 ms, 40 ms, .. plus up to as much again at random, so two writers that

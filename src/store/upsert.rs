@@ -7,13 +7,14 @@ use entity::validation::ValidationError;
 use entity::{CompetitorSource, clock, competitor_event, competitor_tournament};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, ExprTrait,
-    IntoActiveModel, Iterable, Set, TransactionSession, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, IntoActiveModel,
+    Iterable, Set,
 };
 
 use super::backend::{is_in_texts, rows_per_statement};
+use super::connection::StoreConnection;
 use super::error::StoreError;
-use super::retry::retrying;
+use super::retry::{self, in_transaction};
 
 /// A competitor tournament as the scraper read it from a palimpsest.
 #[derive(Clone, Debug, PartialEq)]
@@ -125,7 +126,7 @@ pub async fn upsert_tournaments<C>(
     tournaments: &[TournamentUpsert],
 ) -> Result<Vec<i32>, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_tournament::Column;
     let now = clock::now();
@@ -164,7 +165,7 @@ where
 /// [`StoreError::ForeignKeyViolation`]. Nothing is written on any error.
 pub async fn upsert_events<C>(db: &C, events: &[EventUpsert]) -> Result<Vec<i32>, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_event::Column;
     let now = clock::now();
@@ -223,14 +224,13 @@ async fn upsert_rows<C, A>(
     key: impl Fn(<A::Entity as EntityTrait>::Model) -> (Key, i32),
 ) -> Result<HashMap<Key, i32>, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
     A: ActiveModelTrait + Clone + Send + Sync,
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
 {
     let columns = <A::Entity as EntityTrait>::Column::iter().count();
     let chunk = rows_per_statement(db.get_database_backend(), columns);
-    retrying(|| async {
-        let txn = db.begin().await?;
+    in_transaction!(db, |txn| async {
         let mut ids = HashMap::with_capacity(rows.len());
         for rows in rows.chunks(chunk) {
             let written = A::Entity::insert_many(rows.to_vec())
@@ -239,8 +239,7 @@ where
                 .await?;
             ids.extend(written.into_iter().map(&key));
         }
-        txn.commit().await?;
-        Ok(ids)
+        Ok::<_, StoreError>(ids)
     })
     .await
 }
@@ -292,7 +291,7 @@ pub async fn soft_delete_missing<C>(
     seen: &[String],
 ) -> Result<u64, StoreError>
 where
-    C: ConnectionTrait + TransactionTrait,
+    C: StoreConnection,
 {
     use competitor_event::Column;
     if seen.is_empty() {
@@ -308,11 +307,5 @@ where
         .value(Column::DeletedAt, now)
         .value(Column::UpdatedAt, now)
         .to_owned();
-    retrying(|| async {
-        let txn = db.begin().await?;
-        let deleted = txn.execute(&soft_delete).await?.rows_affected();
-        txn.commit().await?;
-        Ok(deleted)
-    })
-    .await
+    retry::execute(db, &soft_delete).await
 }

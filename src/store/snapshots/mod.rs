@@ -26,12 +26,13 @@ use entity::validation::ValidationError;
 use entity::{clock, competitor_market_odds, competitor_odds_snapshot};
 use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
+use serde::{Deserialize, Serialize};
 
 pub(crate) use super::backend::{array, id_list, is_in_ids, rows_per_statement, statement};
 pub(crate) use super::connection::StoreConnection;
 pub(crate) use super::error::StoreError;
 pub(crate) use super::newest::newest_snapshots;
-pub(crate) use super::retry::retrying;
+pub(crate) use super::retry::{in_transaction, retrying};
 
 /// One capture of one competitor event, with its markets.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,8 +52,9 @@ pub struct NewSnapshot {
     pub markets: Vec<NewMarket>,
 }
 
-/// One market of a capture, mapped onto Betpawa's market ids.
-#[derive(Clone, Debug, PartialEq)]
+/// One market of a capture, mapped onto Betpawa's market ids. Reads and writes the JSON
+/// shape of a `competitor_market_odds` row, so a scraper can hand markets over as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewMarket {
     /// Betpawa's market id, e.g. `3743` (1X2).
     pub betpawa_market_id: String,
@@ -178,13 +180,7 @@ where
     match WritePath::of(db)? {
         WritePath::Copy(pool) => retrying(|| copy::write_snapshots(pool, snapshots)).await,
         WritePath::Unnest | WritePath::Sqlite => {
-            retrying(|| async {
-                let txn = db.begin().await?;
-                let ids = write_in_transaction(&txn, snapshots).await?;
-                txn.commit().await?;
-                Ok(ids)
-            })
-            .await
+            in_transaction!(db, |txn| write_in_transaction(&txn, snapshots)).await
         }
     }
 }

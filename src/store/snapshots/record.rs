@@ -15,12 +15,12 @@ use chrono::{DateTime, Utc};
 use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot;
 use entity::outcome::Outcomes;
-use sea_orm::sea_query::Query;
+use sea_orm::sea_query::{Iden, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
 
 use super::{
     CurrentMarket, NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list,
-    is_in_ids, newest_snapshots, retrying, statement, upsert_current_markets, validate,
+    in_transaction, is_in_ids, newest_snapshots, statement, upsert_current_markets, validate,
     write_in_transaction,
 };
 
@@ -91,13 +91,7 @@ where
     if captures.is_empty() {
         return Ok(RecordedOdds::default());
     }
-    retrying(|| async {
-        let txn = db.begin().await?;
-        let recorded = record(&txn, captures, &keys).await?;
-        txn.commit().await?;
-        Ok(recorded)
-    })
-    .await
+    in_transaction!(db, |txn| record(&txn, captures, &keys)).await
 }
 
 /// A market's identity within its event: id, line and handicap, with `-0.0` read as
@@ -450,59 +444,66 @@ async fn stored_markets(
         .collect::<Result<_, _>>()?)
 }
 
-/// Moves `last_confirmed_at` of each confirmed event's newest snapshot, one statement
-/// per distinct capture time.
+/// Moves `last_confirmed_at` of each confirmed event's newest snapshot.
 async fn confirm(
     txn: &DatabaseTransaction,
     states: &HashMap<i32, EventState<'_>>,
     written: &[i64],
 ) -> Result<(), StoreError> {
-    let mut by_time: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
-    for state in states.values() {
-        if let (Some((newest, _)), Some(at)) = (state.newest, state.confirmed) {
-            let id = match newest {
-                Newest::Stored(id) => id,
-                Newest::Written(index) => written[index],
-            };
-            by_time.entry(at).or_default().push(id);
-        }
-    }
-    let backend = txn.get_database_backend();
-    for (at, mut ids) in by_time {
-        ids.sort_unstable();
-        let update = Query::update()
-            .table(competitor_odds_snapshot::Entity)
-            .value(competitor_odds_snapshot::Column::LastConfirmedAt, at)
-            .and_where(is_in_ids(backend, "id", &ids))
-            .to_owned();
-        txn.execute(&update).await?;
-    }
-    Ok(())
+    let confirmed = states.values().filter_map(|state| {
+        let (newest, _) = state.newest?;
+        let id = match newest {
+            Newest::Stored(id) => id,
+            Newest::Written(index) => written[index],
+        };
+        Some((id, state.confirmed?))
+    });
+    set_time(
+        txn,
+        competitor_odds_snapshot::Entity,
+        competitor_odds_snapshot::Column::LastConfirmedAt,
+        confirmed,
+    )
+    .await
 }
 
-/// Sets `unavailable_at` on stored markets that only went missing, one statement per
-/// distinct capture time.
+/// Sets `unavailable_at` on stored markets that only went missing.
 async fn mark_unavailable(
     txn: &DatabaseTransaction,
     states: &HashMap<i32, EventState<'_>>,
 ) -> Result<(), StoreError> {
+    let missing = states
+        .values()
+        .flat_map(|state| state.markets.values())
+        .filter(|market| market.marked && market.written.is_none())
+        .filter_map(|market| Some((market.id?, market.unavailable_at?)));
+    set_time(
+        txn,
+        current::Entity,
+        current::Column::UnavailableAt,
+        missing,
+    )
+    .await
+}
+
+/// Sets `column` of the rows of `table` to a time per row id: one statement per distinct
+/// time (a round's captures share one), ids in ascending order.
+async fn set_time(
+    txn: &DatabaseTransaction,
+    table: impl Iden + Copy + 'static,
+    column: impl Iden + Copy + 'static,
+    rows: impl Iterator<Item = (i64, DateTime<Utc>)>,
+) -> Result<(), StoreError> {
     let mut by_time: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
-    for market in states.values().flat_map(|state| state.markets.values()) {
-        if let (true, None, Some(id), Some(at)) = (
-            market.marked,
-            market.written,
-            market.id,
-            market.unavailable_at,
-        ) {
-            by_time.entry(at).or_default().push(id);
-        }
+    for (id, at) in rows {
+        by_time.entry(at).or_default().push(id);
     }
     let backend = txn.get_database_backend();
     for (at, mut ids) in by_time {
         ids.sort_unstable();
         let update = Query::update()
-            .table(current::Entity)
-            .value(current::Column::UnavailableAt, at)
+            .table(table)
+            .value(column, at)
             .and_where(is_in_ids(backend, "id", &ids))
             .to_owned();
         txn.execute(&update).await?;
