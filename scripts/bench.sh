@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The ingest benchmark with its same-run baselines, on the server of DATABASE_URL:
-#   1. examples/bench_ingest: the store's write_snapshots against COPY .. FROM STDIN;
-#   2. bench/sqlalchemy_write.py: the Python service's SQLAlchemy ORM write pattern
-#      (skipped, with a note, when `pip install -r bench/requirements.txt` was not run).
-# Each runs in a fresh database created here (needs psql). Arguments go to both, e.g.
-#   scripts/bench.sh --events 2000 --markets 60 --rounds 1 [--in-transaction]
+#   1. examples/bench_ingest: one full round through the store against COPY (TLS off and
+#      on), then full and change mode round after round, and their reads;
+#   2. bench/sqlalchemy_write.py: one full round in the Python service's SQLAlchemy ORM
+#      write pattern (skipped, with a note, when `pip install -r bench/requirements.txt`
+#      was not run).
+# Each runs in a fresh database created here (needs psql). Arguments go to bench_ingest,
+# e.g. scripts/bench.sh --mode both --events 1000 --markets 60 --rounds 48 --change-rate 0.05
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,12 +27,16 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 DATABASE_URL="$server/competitor_bench_store" /usr/bin/time -f "peak_rss_kb=%M" \
   target/release/examples/bench_ingest "$@" 2>&1 | tee "$out"
-store_rate="$(sed -n 's/^store[a-z_]* .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+store_rate="$(sed -n 's/^store[a-z_]* tls=off .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
 
-# The SQLAlchemy script takes the size options only.
+# The SQLAlchemy script writes one full round of the same size.
 py_args=()
-for arg in "$@"; do
-  [ "$arg" = "--in-transaction" ] || py_args+=("$arg")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --events|--markets) py_args+=("$1" "$2"); shift 2 ;;
+    --in-transaction) shift ;;
+    *) shift 2 ;;
+  esac
 done
 
 if python3 -c 'import sqlalchemy, asyncpg' 2>/dev/null; then
