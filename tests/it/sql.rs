@@ -1,30 +1,32 @@
 //! Raw SQL for tests, written once with `$n` placeholders for both backends.
 
 use competitor_db::testing;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbErr, ExecResult, QueryResult, Statement, Value,
-};
+use sea_orm::{ConnectionTrait, DbErr, ExecResult, QueryResult, Statement, Value};
 
-fn statement(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Statement {
+fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
     testing::statement(db.get_database_backend(), sql, values)
 }
 
 pub async fn execute(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     sql: &str,
     values: Vec<Value>,
 ) -> Result<ExecResult, DbErr> {
     db.execute_raw(statement(db, sql, values)).await
 }
 
-pub async fn query_all(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> Vec<QueryResult> {
+pub async fn query_all(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> Vec<QueryResult> {
     db.query_all_raw(statement(db, sql, values))
         .await
         .expect(sql)
 }
 
 /// The `id` of the row an `INSERT .. RETURNING id` wrote.
-pub async fn insert_id(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
+pub async fn insert_id(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64 {
     let row = db
         .query_one_raw(statement(db, sql, values))
         .await
@@ -36,7 +38,7 @@ pub async fn insert_id(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -
 }
 
 /// The single integer a query returns, as column `n`.
-pub async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i64 {
+pub async fn scalar(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64 {
     let row = db
         .query_one_raw(statement(db, sql, values))
         .await
@@ -47,12 +49,12 @@ pub async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> i
         .expect("n")
 }
 
-pub async fn count(db: &DatabaseConnection, table: &str) -> i64 {
+pub async fn count(db: &impl ConnectionTrait, table: &str) -> i64 {
     scalar(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![]).await
 }
 
 /// The `line` column of every row `sql` returns.
-pub async fn lines(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+pub async fn lines(db: &impl ConnectionTrait, sql: &str) -> Vec<String> {
     query_all(db, sql, vec![])
         .await
         .iter()

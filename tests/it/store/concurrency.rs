@@ -251,3 +251,65 @@ async fn eight_upserters_of_one_palimpsest_with_linking_between(db: &DatabaseCon
     assert_eq!(deadlocks(db).await, 0, "deadlocks the server detected");
 }
 postgres!(eight_upserters_of_one_palimpsest_with_linking_between);
+
+/// A refusal that no retry can lift: inside the caller's repeatable-read transaction, a
+/// row another transaction changed since the snapshot makes every attempt fail with a
+/// serialization failure (40001). After `ATTEMPTS` attempts the store gives up with
+/// `StoreError::Contention`, and none of its attempts left a row behind.
+async fn exhausted_retries_are_a_typed_error_and_write_nothing(db: &DatabaseConnection) {
+    use sea_orm::{IsolationLevel, TransactionTrait};
+
+    let sport_id = sport(db, "football-serializable").await.id;
+    let source = CompetitorSource::Bet9ja;
+    let tournament = store::upsert_tournaments(db, &[testing::tournament(source, sport_id, "t")])
+        .await
+        .expect("tournament")[0];
+    let events: Vec<_> = (0..3)
+        .map(|i| cycle_event(source, tournament, i, 0))
+        .collect();
+    store::upsert_events(db, &events).await.expect("events");
+
+    let txn = db
+        .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+        .await
+        .expect("begin");
+    // The snapshot is taken here; then another client renames event 1 and commits.
+    assert_eq!(count(&txn, "competitor_events").await, 3);
+    crate::sql::execute(
+        db,
+        "UPDATE competitor_events SET name = $1 WHERE external_id = $2",
+        vec![
+            "Renamed elsewhere".into(),
+            events[1].external_id.clone().into(),
+        ],
+    )
+    .await
+    .expect("a concurrent update");
+
+    let mut changed = events.clone();
+    for event in &mut changed {
+        event.name = format!("{} (changed)", event.name);
+    }
+    changed.push(cycle_event(source, tournament, 3, 0));
+    let err = store::upsert_events(&txn, &changed)
+        .await
+        .expect_err("every attempt is refused");
+    let StoreError::Contention { attempts, last } = &err else {
+        panic!("expected Contention, got {err:?}")
+    };
+    assert_eq!(*attempts, store::ATTEMPTS);
+    assert!(last.to_string().contains("could not serialize"), "{last}");
+    assert!(err.to_string().contains("nothing written"), "{err}");
+    // The caller's transaction goes on, without a row of the store's attempts.
+    assert_eq!(count(&txn, "competitor_events").await, 3);
+    txn.commit().await.expect("commit");
+    let changed_names = scalar(
+        db,
+        "SELECT COUNT(*) AS n FROM competitor_events WHERE name LIKE '%(changed)'",
+        vec![],
+    )
+    .await;
+    assert_eq!(changed_names, 0);
+    assert_eq!(count(db, "competitor_events").await, 3);
+}
+postgres!(exhausted_retries_are_a_typed_error_and_write_nothing);
