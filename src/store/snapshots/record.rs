@@ -3,11 +3,17 @@
 //! is brought up to date (SCHEMA.md, "Current odds and change-only history").
 //!
 //! One transaction: lock the batch's events (PostgreSQL advisory locks, in id order),
-//! read their newest snapshot and current markets (two queries), compare in memory,
-//! then write the history through the snapshot leaves, confirm unchanged captures, and
-//! upsert or mark the current markets.
+//! read their newest snapshot and current markets, compare in memory, then write the
+//! history through the snapshot leaves, confirm unchanged captures, and upsert or mark
+//! the current markets.
+//!
+//! A round reads one current row per market of every captured event, so the rows read
+//! carry an MD5 digest of the outcomes' JSON text instead of the text: computed by
+//! PostgreSQL, and by the store for the text it is about to write (SQLite has no `md5`:
+//! there the store digests the text it reads). The text the store writes is compact
+//! JSON; outcomes other clients wrote in another form are read in full and compared as
+//! values, once, when their digest differs.
 
-use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -15,7 +21,8 @@ use chrono::{DateTime, Utc};
 use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot;
 use entity::outcome::Outcomes;
-use sea_orm::sea_query::{Iden, Query};
+use md5::{Digest as _, Md5};
+use sea_orm::sea_query::{Expr, ExprTrait, Iden, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
 
 use super::{
@@ -64,8 +71,8 @@ pub struct RecordedOdds {
 ///
 /// A market is identified by `betpawa_market_id`, `line`, `handicap_type`,
 /// `handicap_home` and `handicap_away`, NULLs comparing equal; it is unchanged when its
-/// name and outcomes (names, odds, whether active) are, whoever wrote them. Several captures of one event in a batch are applied
-/// in `captured_at` order.
+/// name and outcomes (names, odds, whether active) are, whoever wrote them. Several
+/// captures of one event in a batch are applied in `captured_at` order.
 ///
 /// One transaction (a savepoint inside the caller's), on a pool or inside the caller's
 /// transaction, on PostgreSQL and SQLite, with no bind-parameter limit. Calls for the
@@ -86,12 +93,12 @@ where
     C: StoreConnection,
 {
     validate(captures)?;
-    let keys = market_keys(captures)?;
+    let prepared = prepare(captures)?;
     WritePath::of(db)?;
     if captures.is_empty() {
         return Ok(RecordedOdds::default());
     }
-    in_transaction!(db, |txn| record(&txn, captures, &keys)).await
+    in_transaction!(db, |txn| record(&txn, captures, &prepared)).await
 }
 
 /// A market's identity within its event: id, line and handicap, with `-0.0` read as
@@ -134,37 +141,52 @@ impl<'a> MarketKey<'a> {
     }
 }
 
-/// Every capture's market keys, refusing a market that appears twice in one capture.
-fn market_keys(captures: &[NewSnapshot]) -> Result<Vec<Vec<MarketKey<'_>>>, StoreError> {
-    captures
-        .iter()
-        .enumerate()
-        .map(|(snapshot, capture)| {
-            let mut seen: HashMap<MarketKey, usize> = HashMap::new();
-            capture
-                .markets
-                .iter()
-                .enumerate()
-                .map(|(index, market)| {
-                    let key = MarketKey::of(market);
-                    if let Some(first) = seen.insert(key, index) {
-                        return Err(StoreError::DuplicateInBatch {
-                            key: "market (betpawa_market_id, line, handicap_type, \
-                                  handicap_home, handicap_away)",
-                            value: format!("{key:?} in snapshot {snapshot}"),
-                            first,
-                            second: index,
-                        });
-                    }
-                    Ok(key)
-                })
-                .collect()
-        })
-        .collect()
+/// The MD5 digest of a market's outcomes as JSON text.
+type Digest = [u8; 16];
+
+fn digest(text: &str) -> Digest {
+    Md5::digest(text.as_bytes()).into()
 }
 
-/// A current market as read back: identity, outcomes, availability.
-#[derive(Debug)]
+/// A captured market, ready to compare: its key and its outcomes' digest.
+struct Prepared<'a> {
+    key: MarketKey<'a>,
+    digest: Digest,
+}
+
+/// Every capture's markets prepared, refusing a market that appears twice in one
+/// capture.
+fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>, StoreError> {
+    // One buffer for every market's JSON.
+    let mut json = String::new();
+    let mut prepared = Vec::with_capacity(captures.len());
+    for (snapshot, capture) in captures.iter().enumerate() {
+        let mut seen: HashMap<MarketKey, usize> = HashMap::with_capacity(capture.markets.len());
+        let mut markets = Vec::with_capacity(capture.markets.len());
+        for (index, market) in capture.markets.iter().enumerate() {
+            let key = MarketKey::of(market);
+            if let Some(first) = seen.insert(key, index) {
+                return Err(StoreError::DuplicateInBatch {
+                    key: "market (betpawa_market_id, line, handicap_type, handicap_home, \
+                          handicap_away)",
+                    value: format!("{key:?} in snapshot {snapshot}"),
+                    first,
+                    second: index,
+                });
+            }
+            json.clear();
+            market.write_outcomes_json(&mut json)?;
+            markets.push(Prepared {
+                key,
+                digest: digest(&json),
+            });
+        }
+        prepared.push(markets);
+    }
+    Ok(prepared)
+}
+
+/// A current market as read back: identity, the digest of its outcomes, availability.
 struct StoredMarket {
     id: i64,
     competitor_event_id: i32,
@@ -174,15 +196,21 @@ struct StoredMarket {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    /// As stored: the store writes compact JSON, other clients may not.
-    outcomes: String,
+    digest: Digest,
     unavailable_at: Option<DateTime<Utc>>,
 }
 
 impl StoredMarket {
-    /// The columns of [`stored_markets`]' query, read by position: a round reads one row
-    /// per market of every captured event, and looking columns up by name showed.
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+    /// The columns of [`stored_markets`]' query, read by position (a round reads one
+    /// row per market, and looking columns up by name showed).
+    fn from_row(row: &QueryResult, backend: DbBackend) -> Result<Self, DbErr> {
+        let digest = match backend {
+            DbBackend::Sqlite => digest(&row.try_get_by_index::<String>(8)?),
+            _ => row
+                .try_get_by_index::<Vec<u8>>(8)?
+                .try_into()
+                .map_err(|_| DbErr::Type("an MD5 digest is 16 bytes".to_owned()))?,
+        };
         Ok(StoredMarket {
             id: row.try_get_by_index(0)?,
             competitor_event_id: row.try_get_by_index(1)?,
@@ -192,7 +220,7 @@ impl StoredMarket {
             handicap_type: row.try_get_by_index(5)?,
             handicap_home: row.try_get_by_index(6)?,
             handicap_away: row.try_get_by_index(7)?,
-            outcomes: row.try_get_by_index(8)?,
+            digest,
             unavailable_at: row.try_get_by_index(9)?,
         })
     }
@@ -205,8 +233,9 @@ struct Market<'a> {
     /// For a market new in this call, its place in the order captures brought them.
     arrival: usize,
     name: &'a str,
-    /// Its outcomes as JSON text.
-    outcomes: Cow<'a, str>,
+    digest: Digest,
+    /// Its outcomes as read, when another client stored them in another JSON form.
+    foreign: Option<Outcomes>,
     /// The capture that last set it in this call, if any.
     written: Option<&'a NewMarket>,
     /// When `written`: the time of that capture.
@@ -217,15 +246,12 @@ struct Market<'a> {
 }
 
 impl Market<'_> {
-    /// Whether `market`, captured with `outcomes` as JSON text, is this market unchanged:
-    /// offered, same name, same outcomes. The text the store wrote compares as text;
-    /// other text (another client's formatting) is read and compared as values.
-    fn holds(&self, market: &NewMarket, outcomes: &str) -> bool {
+    /// Whether `market` (digest `digest`) is this market unchanged: offered, same name,
+    /// same outcomes.
+    fn holds(&self, market: &NewMarket, digest: &Digest) -> bool {
         self.unavailable_at.is_none()
             && self.name == market.betpawa_market_name
-            && (self.outcomes == outcomes
-                || serde_json::from_str::<Outcomes>(&self.outcomes)
-                    .is_ok_and(|stored| stored == market.outcomes))
+            && (self.digest == *digest || self.foreign.as_ref() == Some(&market.outcomes))
     }
 }
 
@@ -250,7 +276,7 @@ struct EventState<'a> {
 async fn record(
     txn: &DatabaseTransaction,
     captures: &[NewSnapshot],
-    keys: &[Vec<MarketKey<'_>>],
+    prepared: &[Vec<Prepared<'_>>],
 ) -> Result<RecordedOdds, StoreError> {
     let mut events: Vec<i32> = captures.iter().map(|c| c.competitor_event_id).collect();
     events.sort_unstable();
@@ -271,24 +297,23 @@ async fn record(
             market.handicap_home,
             market.handicap_away,
         );
-        states
-            .entry(market.competitor_event_id)
-            .or_default()
-            .markets
-            .insert(
-                key,
-                Market {
-                    id: Some(market.id),
-                    arrival: 0,
-                    name: &market.betpawa_market_name,
-                    outcomes: Cow::Borrowed(&market.outcomes),
-                    written: None,
-                    changed_at: DateTime::<Utc>::UNIX_EPOCH,
-                    unavailable_at: market.unavailable_at,
-                    marked: false,
-                },
-            );
+        let state = states.entry(market.competitor_event_id).or_default();
+        state.markets.insert(
+            key,
+            Market {
+                id: Some(market.id),
+                arrival: 0,
+                name: &market.betpawa_market_name,
+                digest: market.digest,
+                foreign: None,
+                written: None,
+                changed_at: DateTime::<Utc>::UNIX_EPOCH,
+                unavailable_at: market.unavailable_at,
+                marked: false,
+            },
+        );
     }
+    read_foreign_outcomes(txn, captures, prepared, &mut states).await?;
 
     let mut order: Vec<usize> = (0..captures.len()).collect();
     order.sort_by_key(|&i| {
@@ -303,7 +328,7 @@ async fn record(
     for i in order {
         let capture = &captures[i];
         let state = states.entry(capture.competitor_event_id).or_default();
-        if let Some(changes) = compare(state, capture, &keys[i], &mut recorded)? {
+        if let Some(changes) = compare(state, capture, &prepared[i], &mut recorded) {
             state.newest = Some((Newest::Written(history.len()), capture.stored_captured_at()));
             state.confirmed = None;
             history.push(NewSnapshot {
@@ -324,34 +349,88 @@ async fn record(
     Ok(recorded)
 }
 
+/// Reads in full the outcomes of stored markets whose digest differs from a capture's
+/// while all else matches: stored by another client in another JSON form, they may hold
+/// the same values.
+async fn read_foreign_outcomes(
+    txn: &DatabaseTransaction,
+    captures: &[NewSnapshot],
+    prepared: &[Vec<Prepared<'_>>],
+    states: &mut HashMap<i32, EventState<'_>>,
+) -> Result<(), StoreError> {
+    let mut ids = Vec::new();
+    for (capture, markets) in captures.iter().zip(prepared) {
+        let Some(state) = states.get(&capture.competitor_event_id) else {
+            continue;
+        };
+        for (market, prepared) in capture.markets.iter().zip(markets) {
+            let differs = |stored: &&Market| {
+                stored.unavailable_at.is_none()
+                    && stored.name == market.betpawa_market_name
+                    && stored.digest != prepared.digest
+            };
+            if let Some(stored) = state.markets.get(&prepared.key).filter(differs) {
+                ids.extend(stored.id);
+            }
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let backend = txn.get_database_backend();
+    let select = Query::select()
+        .column(current::Column::Id)
+        .column(current::Column::CompetitorEventId)
+        .expr_as(
+            Expr::col(current::Column::Outcomes).cast_as("text"),
+            "outcomes",
+        )
+        .from(current::Entity)
+        .and_where(is_in_ids(backend, "id", &ids))
+        .to_owned();
+    let mut foreign: HashMap<i64, Outcomes> = HashMap::with_capacity(ids.len());
+    for row in txn.query_all(&select).await? {
+        let text: String = row.try_get_by_index(2)?;
+        // Text that is not our outcomes at all is simply a change.
+        if let Ok(outcomes) = serde_json::from_str::<Outcomes>(&text) {
+            foreign.insert(row.try_get_by_index(0)?, outcomes);
+        }
+    }
+    for market in states
+        .values_mut()
+        .flat_map(|state| state.markets.values_mut())
+    {
+        if let Some(id) = market.id {
+            market.foreign = foreign.remove(&id);
+        }
+    }
+    Ok(())
+}
+
 /// Applies one capture to its event's state; returns the markets to write as history,
 /// or `None` when the capture writes no snapshot (stale, or confirming).
 fn compare<'a>(
     state: &mut EventState<'a>,
     capture: &'a NewSnapshot,
-    keys: &[MarketKey<'a>],
+    prepared: &[Prepared<'a>],
     recorded: &mut RecordedOdds,
-) -> Result<Option<Vec<NewMarket>>, StoreError> {
+) -> Option<Vec<NewMarket>> {
     let at = capture.stored_captured_at();
     if state.newest.is_some_and(|(_, freshness)| at <= freshness) {
         recorded.stale_captures += 1;
-        return Ok(None);
+        return None;
     }
     let mut changes = Vec::new();
-    // One buffer for every market's JSON: most markets are unchanged, and their text is
-    // only compared.
-    let mut outcomes = String::new();
-    for (market, key) in capture.markets.iter().zip(keys) {
-        outcomes.clear();
-        market.write_outcomes_json(&mut outcomes)?;
+    for (market, prepared) in capture.markets.iter().zip(prepared) {
         let arrival = state.markets.len();
-        let current = state.markets.entry(*key);
-        match current {
-            Entry::Occupied(current) if current.get().holds(market, &outcomes) => {
+        match state.markets.entry(prepared.key) {
+            Entry::Occupied(current) if current.get().holds(market, &prepared.digest) => {
                 recorded.markets_unchanged += 1;
             }
-            current => {
-                let (id, arrival) = match &current {
+            entry => {
+                let (id, arrival) = match &entry {
                     Entry::Occupied(stored) => {
                         if stored.get().unavailable_at.is_some() {
                             recorded.markets_returned += 1;
@@ -364,13 +443,14 @@ fn compare<'a>(
                     id,
                     arrival,
                     name: &market.betpawa_market_name,
-                    outcomes: Cow::Owned(outcomes.clone()),
+                    digest: prepared.digest,
+                    foreign: None,
                     written: Some(market),
                     changed_at: at,
                     unavailable_at: None,
                     marked: false,
                 };
-                match current {
+                match entry {
                     Entry::Occupied(mut stored) => *stored.get_mut() = changed,
                     Entry::Vacant(vacant) => {
                         vacant.insert(changed);
@@ -380,7 +460,7 @@ fn compare<'a>(
             }
         }
     }
-    let offered: HashSet<&MarketKey> = keys.iter().collect();
+    let offered: HashSet<&MarketKey> = prepared.iter().map(|p| &p.key).collect();
     for (key, market) in &mut state.markets {
         if market.unavailable_at.is_none() && !offered.contains(key) {
             market.unavailable_at = Some(at);
@@ -395,9 +475,9 @@ fn compare<'a>(
         if let Some((_, freshness)) = &mut state.newest {
             *freshness = at;
         }
-        return Ok(None);
+        return None;
     }
-    Ok(Some(changes))
+    Some(changes)
 }
 
 /// Two-key advisory locks on the events, in ascending id order, held until the
@@ -425,14 +505,19 @@ async fn stored_markets(
 ) -> Result<Vec<StoredMarket>, StoreError> {
     let backend = txn.get_database_backend();
     let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
-    let of_events = match backend {
-        DbBackend::Sqlite => "competitor_event_id IN (SELECT value FROM json_each($1))",
-        _ => "competitor_event_id = ANY($1)",
+    let (of_events, digest) = match backend {
+        DbBackend::Sqlite => (
+            "competitor_event_id IN (SELECT value FROM json_each($1))",
+            "CAST(outcomes AS text)",
+        ),
+        _ => (
+            "competitor_event_id = ANY($1)",
+            "decode(md5(CAST(outcomes AS text)), 'hex')",
+        ),
     };
     let sql = format!(
         "SELECT id, competitor_event_id, betpawa_market_id, betpawa_market_name, line, \
-             handicap_type, handicap_home, handicap_away, CAST(outcomes AS text) AS outcomes, \
-             unavailable_at \
+             handicap_type, handicap_home, handicap_away, {digest} AS digest, unavailable_at \
          FROM competitor_market_odds_current WHERE {of_events}"
     );
     let rows = txn
@@ -440,7 +525,7 @@ async fn stored_markets(
         .await?;
     Ok(rows
         .iter()
-        .map(StoredMarket::from_row)
+        .map(|row| StoredMarket::from_row(row, backend))
         .collect::<Result<_, _>>()?)
 }
 
