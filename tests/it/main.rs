@@ -6,6 +6,7 @@ mod constraints;
 mod entities;
 mod fixtures;
 mod harness;
+mod migration_lock;
 mod migrations;
 mod schema;
 mod soft_delete;

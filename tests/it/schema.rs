@@ -184,6 +184,15 @@ pub async fn assert_reference_catalog(db: &DatabaseConnection) {
     assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
 }
 
+/// Every catalog line of `db`'s public schema (columns, then constraints, then indexes),
+/// to compare a database before and after something that must not change it.
+pub async fn catalog(db: &DatabaseConnection) -> Vec<String> {
+    let mut all = lines(db, COLUMNS_SQL).await;
+    all.extend(lines(db, CONSTRAINTS_SQL).await);
+    all.extend(lines(db, INDEXES_SQL).await);
+    all
+}
+
 async fn up_on_an_empty_database_produces_the_reference_catalog(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
     assert_reference_catalog(db).await;
