@@ -1,7 +1,8 @@
 //! The competitor odds schema of the Betpawa odds-comparison tool.
 //!
 //! - [`entity`]: the SeaORM entities of the competitor and base tables.
-//! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`).
+//! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`);
+//!   [`migrate`] runs them at a service's start-up.
 //! - [`store`]: what services call to store whole competitor palimpsests fast.
 
 #![warn(missing_docs, clippy::missing_errors_doc)]

@@ -35,7 +35,7 @@ use sea_orm_migration::MigratorTrait;
 /// bytes of `cdb_migr` read as a big-endian `i64` (`0x6364_625f_6d69_6772`). Advisory locks
 /// are per database, so runs against different databases of one server do not wait for
 /// each other. Another tool that must not run beside these migrations can take the same
-/// key (`SELECT pg_advisory_lock(7161129460497164146)`).
+/// key (`SELECT pg_advisory_lock(7161957469422970738)`).
 pub const MIGRATION_LOCK_KEY: i64 = 0x6364_625f_6d69_6772;
 
 /// How long a run on SQLite keeps retrying to begin its exclusive transaction while
@@ -281,4 +281,16 @@ fn is_sqlite_busy(err: &DbErr) -> bool {
 
 fn connection_error(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATION_LOCK_KEY;
+
+    /// The key as its docs (and the README) spell it.
+    #[test]
+    fn the_lock_key_reads_cdb_migr() {
+        assert_eq!(&MIGRATION_LOCK_KEY.to_be_bytes(), b"cdb_migr");
+        assert_eq!(MIGRATION_LOCK_KEY, 7_161_957_469_422_970_738);
+    }
 }
