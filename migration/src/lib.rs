@@ -16,6 +16,7 @@ mod m20261126_000001_create_base_tables;
 mod m20261126_000002_create_competitor_tables;
 mod m20261127_000003_add_current_odds;
 mod portable;
+mod time_zone;
 
 pub use lock::{MIGRATION_LOCK_KEY, SQLITE_LOCK_WAIT};
 pub use m20261126_000001_create_base_tables::BASE_TABLES;
@@ -28,7 +29,9 @@ use lock::Operation;
 /// then the competitor tables with their planned indexes, then the current odds.
 ///
 /// Its `up`, `down`, `fresh`, `refresh` and `reset` run under the migration lock (see
-/// [`MIGRATION_LOCK_KEY`]); so does the CLI, which calls them.
+/// [`MIGRATION_LOCK_KEY`]); so does the CLI, which calls them. On PostgreSQL, `up` (also
+/// within `fresh` and `refresh`) logs one warning line when new sessions on the database
+/// get a TimeZone other than UTC, as the Python service's would.
 pub struct Migrator;
 
 /// The same migrations with sea-orm-migration's own, unlocked run methods, which
@@ -46,8 +49,11 @@ impl MigratorTrait for UnlockedMigrator {
     }
 }
 
-/// `operation` under the lock.
+/// `operation` under the lock, after the TimeZone check where it applies migrations.
 async fn run(operation: Operation, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
+    if operation.applies_migrations() {
+        time_zone::warn_unless_utc(&db).await?;
+    }
     lock::run_locked::<UnlockedMigrator>(operation, db).await
 }
 

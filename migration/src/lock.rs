@@ -54,6 +54,12 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
+    /// Whether the operation applies migrations (and so may meet the Python service's
+    /// tables).
+    pub(crate) fn applies_migrations(self) -> bool {
+        matches!(self, Self::Up(_) | Self::Fresh | Self::Refresh)
+    }
+
     /// The operation through `M`'s provided (unlocked) trait methods.
     async fn run_unlocked<M: MigratorTrait>(self, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
         match self {

@@ -1,5 +1,5 @@
 //! The migration binary as a deploy runs it (`cargo run -p migration -- up`): two
-//! processes at once. The root crate's suite
+//! processes at once, and the TimeZone warning in its output. The root crate's suite
 //! (`tests/it`) tests the migrations themselves; this file exists because only a test of
 //! this crate knows the binary's path (`CARGO_BIN_EXE_migration`).
 
@@ -121,5 +121,50 @@ async fn two_processes_running_up_at_once_both_succeed() {
         .collect();
     assert_eq!(recorded, expected, "each migration applied once");
     let _ = db.close().await;
+    database.pass().await;
+}
+
+/// The lines of a run's output that warn about the TimeZone.
+fn time_zone_warnings(output: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+        .filter(|line| line.contains("TimeZone"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn up_warns_in_one_line_when_the_database_time_zone_is_not_utc() {
+    let database = TestDatabase::create("time_zone_warning").await;
+    database
+        .admin(&format!(
+            "ALTER DATABASE \"{}\" SET timezone = 'Europe/Rome'",
+            database.name
+        ))
+        .await;
+    let output = start(&database.url(), &["up"])
+        .wait_with_output()
+        .expect("output");
+    assert_success(&output);
+    let warnings = time_zone_warnings(&output);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("warning: ") && warnings[0].contains("Europe/Rome"),
+        "{}",
+        warnings[0]
+    );
+
+    database
+        .admin(&format!(
+            "ALTER DATABASE \"{}\" SET timezone = 'UTC'",
+            database.name
+        ))
+        .await;
+    let output = start(&database.url(), &["up"])
+        .wait_with_output()
+        .expect("output");
+    assert_success(&output);
+    assert_eq!(time_zone_warnings(&output), Vec::<String>::new());
     database.pass().await;
 }
