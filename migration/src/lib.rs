@@ -11,6 +11,7 @@
 pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseExecutor;
 
+mod converge;
 mod lock;
 mod m20261126_000001_create_base_tables;
 mod m20261126_000002_create_competitor_tables;
@@ -18,6 +19,7 @@ mod m20261127_000003_add_current_odds;
 mod portable;
 mod time_zone;
 
+pub use converge::REFERENCE_SCHEMA;
 pub use lock::{MIGRATION_LOCK_KEY, SQLITE_LOCK_WAIT};
 pub use m20261126_000001_create_base_tables::BASE_TABLES;
 pub use m20261126_000002_create_competitor_tables::{COMPETITOR_TABLES, planned_indexes};

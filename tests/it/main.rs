@@ -3,6 +3,7 @@
 //! `src/store`, with one harness giving each test a fresh database (see `harness`).
 
 mod constraints;
+mod converge;
 mod entities;
 mod fixtures;
 mod harness;
