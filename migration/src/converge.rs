@@ -134,11 +134,18 @@ pub(crate) async fn converge(
     let db = manager.get_connection();
     let schema = scalar_text(db, "SELECT current_schema() AS value").await?;
     let qualified: Vec<String> = tables.iter().map(|table| qualify(&schema, table)).collect();
+    let started = std::time::Instant::now();
     db.execute_unprepared(&format!(
         "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
         qualified.join(", ")
     ))
     .await?;
+    tracing::info!(
+        target: "sea_orm_migration",
+        "Converging the existing tables {} to the reference schema; they stay locked \
+         (ACCESS EXCLUSIVE) until this migration commits",
+        tables.join(", ")
+    );
 
     build_reference(manager, reference).await?;
     let mut wanted = Catalog::read(db, REFERENCE_SCHEMA, tables).await?;
@@ -169,6 +176,13 @@ pub(crate) async fn converge(
     }
     db.execute_unprepared(&format!("DROP SCHEMA {} CASCADE", ident(REFERENCE_SCHEMA)))
         .await?;
+    tracing::info!(
+        target: "sea_orm_migration",
+        "Converged with {} checks and {} statements in {:.1} s",
+        plan.checks.len(),
+        plan.statements.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
