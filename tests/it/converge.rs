@@ -72,11 +72,11 @@ UPDATE competitor_market_odds SET market_groups = '["main", "goals"]', unavailab
 UPDATE competitor_odds_snapshots SET last_confirmed_at = '2026-11-26 10:11:00.25' WHERE id = 2;
 "#;
 
-/// The same extra columns as catalog lines, unchanged by `up`.
+/// The service's own columns as catalog lines, unchanged by `up`. `last_confirmed_at` is
+/// not among them: migration 3 has it too, and converts the service's naive one.
 const SERVICE_EXTRA_COLUMN_LINES: &[&str] = &[
     "competitor_market_odds.market_groups json",
     "competitor_market_odds.unavailable_at timestamp without time zone",
-    "competitor_odds_snapshots.last_confirmed_at timestamp without time zone",
 ];
 
 /// Every table of the service's database, base tables included.
@@ -321,8 +321,18 @@ async fn up_adds_reference_columns_the_service_tables_lack(db: &DatabaseConnecti
 }
 postgres!(empty: up_adds_reference_columns_the_service_tables_lack);
 
+/// The service's own columns stay as they are; its `last_confirmed_at`, which migration 3
+/// would add, becomes `timestamptz` holding the same instants.
 async fn up_keeps_the_service_s_own_columns_as_they_are(db: &DatabaseConnection) {
     converge_and_check(db, SERVICE_EXTRA_COLUMNS, SERVICE_EXTRA_COLUMN_LINES).await;
+    let confirmed = scalar(
+        db,
+        "SELECT COUNT(*) AS n FROM competitor_odds_snapshots \
+         WHERE id = 2 AND last_confirmed_at = '2026-11-26T10:11:00.25Z'",
+        vec![],
+    )
+    .await;
+    assert_eq!(confirmed, 1, "last_confirmed_at kept its instant");
 }
 postgres!(empty: up_keeps_the_service_s_own_columns_as_they_are);
 
@@ -333,7 +343,9 @@ async fn down_and_reset_after_converging_act_as_on_a_crate_built_database(db: &D
     Migrator::up(db, None).await.expect("up converges");
     let base_before = base_catalog(db).await;
 
-    Migrator::down(db, Some(1)).await.expect("down one step");
+    Migrator::down(db, Some(2))
+        .await
+        .expect("down the current odds and the competitor tables");
     for table in migration::COMPETITOR_TABLES {
         assert!(column_names(db, table).await.is_empty(), "{table} dropped");
     }
@@ -438,18 +450,22 @@ async fn some_competitor_tables_only_stop_up(db: &DatabaseConnection) {
 }
 postgres!(empty: some_competitor_tables_only_stop_up);
 
-/// Tables the crate built, met again by a `up` that does not know them (its record was
+/// Tables the crate built, met again by an `up` that does not know them (its records were
 /// uninstalled): converging finds nothing to change.
 async fn tables_the_crate_built_converge_to_themselves(db: &DatabaseConnection) {
+    // Up to the competitor tables: migration 3 is no convergence, only an addition.
+    Migrator::up(db, Some(2))
+        .await
+        .expect("the first two migrations");
     let before = catalog(db).await;
     Migrator::uninstall(db)
         .await
         .expect("forget the applied migrations");
-    Migrator::up(db, None).await.expect("up converges");
+    Migrator::up(db, Some(2)).await.expect("up converges");
     assert_eq!(catalog(db).await, before);
     assert!(
         reference_schema_is_gone(db).await,
         "scratch schema left behind"
     );
 }
-postgres!(tables_the_crate_built_converge_to_themselves);
+postgres!(empty: tables_the_crate_built_converge_to_themselves);
