@@ -2,14 +2,15 @@
 # How long `migration up` takes to converge the Python service's competitor tables, and how
 # long it keeps them locked, on a service-shaped database on the server of DATABASE_URL:
 #   1. a fresh database `competitor_bench_converge` with the service's schema
-#      (tests/fixtures/python-service-schema.sql) and, by generate_series, MARKETS market
-#      rows (default 1,000,000) in snapshots of 60 markets, 4,000 competitor events,
-#      200 competitor tournaments, naive timestamps; then VACUUM ANALYZE (autovacuum is
-#      off on this project's server);
+#      (tests/fixtures/python-service-schema.sql) plus its later columns (market_groups,
+#      unavailable_at, last_confirmed_at) and, by generate_series, MARKETS market rows
+#      (default 1,000,000) in snapshots of 60 markets, 4,000 competitor events, 200
+#      competitor tournaments, naive timestamps; then VACUUM ANALYZE (autovacuum is off on
+#      this project's server);
 #   2. `target/release/migration up`, timed from process start to exit;
 #   3. meanwhile, a psql session polls pg_locks every 10 ms for an ACCESS EXCLUSIVE lock on
-#      any competitor table: first to last sighting is the time the service's reads and
-#      writes of those tables wait;
+#      any competitor table: the time it is held is the time the service's reads and
+#      writes of those tables wait (one window per migration that takes it);
 #   4. meanwhile, once that lock is seen, one market insert (as the service would write)
 #      is timed: how long a write issued during the migration waits.
 # Usage: scripts/bench_converge.sh [MARKETS]   (needs psql)
@@ -28,6 +29,11 @@ cargo build -q --release -p migration
 psql -q "$admin" -c "DROP DATABASE IF EXISTS competitor_bench_converge WITH (FORCE)" \
   -c "CREATE DATABASE competitor_bench_converge" >/dev/null
 psql -q -v ON_ERROR_STOP=1 "$bench" -f tests/fixtures/python-service-schema.sql >/dev/null
+# The columns later service versions added (tests/it/converge.rs, SERVICE_EXTRA_COLUMNS).
+psql -q -v ON_ERROR_STOP=1 "$bench" >/dev/null <<'SQL'
+ALTER TABLE competitor_market_odds ADD COLUMN market_groups json, ADD COLUMN unavailable_at timestamp;
+ALTER TABLE competitor_odds_snapshots ADD COLUMN last_confirmed_at timestamp;
+SQL
 
 build_start="$(date +%s.%N)"
 psql -q -v ON_ERROR_STOP=1 -v markets="$markets" "$bench" >/dev/null <<'SQL'
@@ -60,17 +66,21 @@ SELECT CASE WHEN t % 2 = 0 THEN 'sportybet' ELSE 'bet9ja' END, t,
        (61300000 + 1 + (i - 1) % 2000)::text, timestamp '2026-11-01 08:00',
        timestamp '2026-11-26 10:00'
 FROM generate_series(1, 4000) AS i, LATERAL (SELECT 1 + i % 200 AS t) AS tournament;
-INSERT INTO competitor_odds_snapshots (competitor_event_id, captured_at, scrape_run_id)
+INSERT INTO competitor_odds_snapshots (competitor_event_id, captured_at, scrape_run_id,
+                                       last_confirmed_at)
 SELECT 1 + (j - 1) % 4000, timestamp '2026-11-26 10:00' + ((j - 1) / 4000) * interval '5 minutes',
-       1 + ((j - 1) / 4000) % 100
+       1 + ((j - 1) / 4000) % 100,
+       timestamp '2026-11-26 10:05' + ((j - 1) / 4000) * interval '5 minutes'
 FROM generate_series(1, (:markets + 59) / 60) AS j;
 INSERT INTO competitor_market_odds (snapshot_id, betpawa_market_id, betpawa_market_name, line,
-                                    handicap_type, handicap_home, handicap_away, outcomes)
+                                    handicap_type, handicap_home, handicap_away, outcomes,
+                                    market_groups, unavailable_at)
 SELECT 1 + (i - 1) / 60, (3743 + i % 60)::text, 'Market ' || (i % 60),
        CASE WHEN i % 3 = 0 THEN 2.5 END, CASE WHEN i % 7 = 0 THEN 'asian' END,
        CASE WHEN i % 7 = 0 THEN -0.25 END, CASE WHEN i % 7 = 0 THEN 0.25 END,
        ('[{"name":"1","odds":' || (1.5 + (i % 100) / 100.0) || ',"is_active":true},'
-        || '{"name":"X","odds":3.4,"is_active":true},{"name":"2","odds":4.1,"is_active":true}]')::json
+        || '{"name":"X","odds":3.4,"is_active":true},{"name":"2","odds":4.1,"is_active":true}]')::json,
+       '["main"]', CASE WHEN i % 20 = 0 THEN timestamp '2026-11-26 10:30' END
 FROM generate_series(1, :markets) AS i;
 VACUUM ANALYZE;
 SQL
@@ -88,8 +98,9 @@ awk -v s="$build_start" -v e="$build_end" 'BEGIN { printf "built and analysed in
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 
-# First to last sighting of an ACCESS EXCLUSIVE lock on a competitor table by another
-# session; ends once the lock is gone (or after 30 minutes without one).
+# How long another session holds an ACCESS EXCLUSIVE lock on a competitor table: the sum
+# over polls that saw it, and in how many windows (one per migration that takes it); ends
+# 3 s after the last sighting (or after 30 minutes without one).
 psql -q -At "$bench" >"$log/locks" 2>&1 <<'SQL' &
 DO $$
 DECLARE
@@ -97,21 +108,34 @@ DECLARE
                            'competitor_odds_snapshots'::regclass,
                            'competitor_market_odds'::regclass]::oid[];
     started timestamptz := clock_timestamp();
-    first_seen timestamptz;
+    previous timestamptz := clock_timestamp();
+    now_ timestamptz;
     last_seen timestamptz;
+    held_before boolean := false;
+    held boolean;
+    total interval := interval '0';
+    windows integer := 0;
 BEGIN
     LOOP
-        IF EXISTS (SELECT 1 FROM pg_locks
-                   WHERE mode = 'AccessExclusiveLock' AND granted
-                     AND relation = ANY (watched) AND pid <> pg_backend_pid()) THEN
-            first_seen := COALESCE(first_seen, clock_timestamp());
-            last_seen := clock_timestamp();
-        ELSIF first_seen IS NOT NULL OR clock_timestamp() - started > interval '30 minutes' THEN
-            EXIT;
+        held := EXISTS (SELECT 1 FROM pg_locks
+                        WHERE mode = 'AccessExclusiveLock' AND granted
+                          AND relation = ANY (watched) AND pid <> pg_backend_pid());
+        now_ := clock_timestamp();
+        IF held THEN
+            IF held_before THEN
+                total := total + (now_ - previous);
+            ELSE
+                windows := windows + 1;
+            END IF;
+            last_seen := now_;
         END IF;
+        EXIT WHEN last_seen IS NOT NULL AND now_ - last_seen > interval '3 seconds';
+        EXIT WHEN last_seen IS NULL AND now_ - started > interval '30 minutes';
+        held_before := held;
+        previous := now_;
         PERFORM pg_sleep(0.01);
     END LOOP;
-    RAISE WARNING 'lock_seconds=%', round(extract(epoch FROM last_seen - first_seen), 2);
+    RAISE WARNING 'lock_seconds=% windows=%', round(extract(epoch FROM total), 2), windows;
 END $$;
 SQL
 watcher=$!
@@ -140,10 +164,10 @@ wait "$watcher" "$prober"
 
 grep -E '^(Converg|warning)' "$log/up" || true
 awk -v s="$up_start" -v e="$up_end" 'BEGIN { printf "up: %.2f s (process start to exit)\n", e - s }'
-echo "ACCESS EXCLUSIVE on the competitor tables: $(sed -n 's/.*lock_seconds=\([0-9.]*\).*/\1/p' "$log/locks") s (pg_locks polled every 10 ms)"
+echo "ACCESS EXCLUSIVE on the competitor tables: $(sed -n 's/.*lock_seconds=\([0-9.]*\) windows=\([0-9]*\).*/\1 s in \2 windows/p' "$log/locks") (pg_locks polled every 10 ms)"
 echo "a market insert issued once the lock was seen waited: $(cat "$log/insert") s"
 psql -At "$bench" -c "SELECT 'after up: ' || (SELECT count(*) FROM competitor_market_odds) || ' market odds (1 is the probe), '
-  || (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_competitor_%') || ' source CHECKs, captured_at '
-  || format_type(atttypid, atttypmod) FROM pg_attribute
-  WHERE attrelid = 'competitor_odds_snapshots'::regclass AND attname = 'captured_at'"
+  || (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_competitor_%') || ' source CHECKs; snapshots '
+  || string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ') FROM pg_attribute
+  WHERE attrelid = 'competitor_odds_snapshots'::regclass AND attname IN ('captured_at', 'last_confirmed_at')"
 psql -q "$admin" -c "DROP DATABASE competitor_bench_converge WITH (FORCE)" >/dev/null
