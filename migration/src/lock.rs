@@ -11,12 +11,14 @@
 //!   whole run. A pool may hand each statement another connection, so the lock cannot live
 //!   on a pooled one; being outside the pool, it cannot deadlock a pool of one connection.
 //!   It is released when the run ends, on success or error, and by the server if the
-//!   process dies (the session ends).
+//!   process dies (the session ends). (The flip side: should that one connection break
+//!   mid-run, the server frees the lock while the run goes on.)
 //! - PostgreSQL, given a transaction: `pg_advisory_xact_lock` inside it, held until the
 //!   caller commits or rolls back.
 //! - SQLite, given a pool: the run happens inside one `BEGIN EXCLUSIVE` transaction, each
 //!   migration in a savepoint of it. A run that finds the file locked retries for at most
-//!   [`SQLITE_LOCK_WAIT`].
+//!   [`SQLITE_LOCK_WAIT`]. `fresh` there is all or nothing, and drops referencing tables
+//!   first (see `fresh_sqlite`).
 
 use std::future::Future;
 use std::sync::Arc;
