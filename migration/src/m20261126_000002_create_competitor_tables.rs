@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
+use crate::converge::{self, Reference};
 use crate::m20261126_000001_create_base_tables::{Events, ScrapeRuns, Sports};
 use crate::portable::{add_surrogate_key, timestamp_default_now};
 
@@ -24,22 +25,18 @@ pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// Creates the tables, or, where the Python service already created them, converges
+    /// them to the same schema keeping their rows (see `converge`).
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let backend = manager.get_database_backend();
-        manager
-            .create_table(competitor_tournaments(backend))
-            .await?;
-        manager.create_table(competitor_events(backend)).await?;
-        manager
-            .create_table(competitor_odds_snapshots(backend))
-            .await?;
-        manager
-            .create_table(competitor_market_odds(backend))
-            .await?;
-        for index in planned_indexes() {
-            manager.create_index(index).await?;
+        let reference = competitor_schema(manager.get_database_backend());
+        if converge::existing_tables(manager, &COMPETITOR_TABLES)
+            .await?
+            .is_empty()
+        {
+            reference.create(manager).await
+        } else {
+            converge::converge(manager, &COMPETITOR_TABLES, &reference).await
         }
-        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -66,6 +63,19 @@ impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
         // Explicit on every backend; SQLite would otherwise run without one.
         Some(true)
+    }
+}
+
+/// The four tables (referenced first) and the plan's indexes.
+fn competitor_schema(backend: DbBackend) -> Reference {
+    Reference {
+        tables: vec![
+            competitor_tournaments(backend),
+            competitor_events(backend),
+            competitor_odds_snapshots(backend),
+            competitor_market_odds(backend),
+        ],
+        indexes: planned_indexes(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
 use crate::m20261126_000002_create_competitor_tables::{CompetitorEvents, CompetitorOddsSnapshots};
 use crate::portable::add_surrogate_key;
@@ -22,16 +22,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(idx_competitor_odds_snapshots_event_newest())
             .await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(CompetitorOddsSnapshots::Table)
-                    .add_column(timestamp_with_time_zone_null(
-                        CompetitorOddsSnapshots::LastConfirmedAt,
-                    ))
-                    .to_owned(),
-            )
-            .await?;
+        add_last_confirmed_at(manager).await?;
         manager
             .create_table(competitor_market_odds_current(backend))
             .await?;
@@ -84,6 +75,55 @@ impl MigrationTrait for Migration {
 
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
+    }
+}
+
+/// `competitor_odds_snapshots.last_confirmed_at`, unless the Python service added it
+/// already (it did, later, for the same reason). Its column is a naive `timestamp` holding
+/// UTC, like its others: it becomes `timestamptz`, each value read as UTC whatever the
+/// session's TimeZone, as migration 2 converts the rest (`converge.rs`).
+async fn add_last_confirmed_at(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let snapshots = CompetitorOddsSnapshots::Table.to_string();
+    let column = CompetitorOddsSnapshots::LastConfirmedAt.to_string();
+    if !manager.has_column(&snapshots, &column).await? {
+        return manager
+            .alter_table(
+                Table::alter()
+                    .table(CompetitorOddsSnapshots::Table)
+                    .add_column(timestamp_with_time_zone_null(
+                        CompetitorOddsSnapshots::LastConfirmedAt,
+                    ))
+                    .to_owned(),
+            )
+            .await;
+    }
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let db = manager.get_connection();
+    let found = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped",
+            [snapshots.clone().into(), column.clone().into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<String>("", "type"))
+        .transpose()?;
+    match found.as_deref() {
+        Some("timestamp with time zone") => Ok(()),
+        Some("timestamp without time zone") => db
+            .execute_unprepared(&format!(
+                "ALTER TABLE \"{snapshots}\" ALTER COLUMN \"{column}\" \
+                 TYPE timestamp with time zone USING \"{column}\" AT TIME ZONE 'UTC'"
+            ))
+            .await
+            .map(|_| ()),
+        other => Err(DbErr::Migration(format!(
+            "`{snapshots}.{column}` exists as {}, not as a timestamp; it was left as it was",
+            other.unwrap_or("an unknown type")
+        ))),
     }
 }
 

@@ -3,9 +3,11 @@
 //! `src/store`, with one harness giving each test a fresh database (see `harness`).
 
 mod constraints;
+mod converge;
 mod entities;
 mod fixtures;
 mod harness;
+mod migration_lock;
 mod migrations;
 mod schema;
 mod soft_delete;

@@ -184,6 +184,66 @@ pub async fn assert_reference_catalog(db: &DatabaseConnection) {
     assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
 }
 
+/// Every catalog line of `db`'s public schema (columns, then constraints, then indexes),
+/// to compare a database before and after something that must not change it.
+pub async fn catalog(db: &DatabaseConnection) -> Vec<String> {
+    let mut all = lines(db, COLUMNS_SQL).await;
+    all.extend(lines(db, CONSTRAINTS_SQL).await);
+    all.extend(lines(db, INDEXES_SQL).await);
+    all
+}
+
+/// The catalog of the competitor tables against the reference, plus `extra_columns`
+/// (`table.column type ...` lines, as in [`EXPECTED_COLUMNS`]) that another tool added;
+/// compared as sets, since columns added later come last whatever the reference's order.
+/// Base tables are not compared: where the Python service created them, they keep its
+/// shape.
+pub async fn assert_competitor_catalog(db: &DatabaseConnection, extra_columns: &[&str]) {
+    let competitor = |line: &&str| line.starts_with("competitor_");
+    let mut expected_columns: Vec<&str> = EXPECTED_COLUMNS
+        .iter()
+        .copied()
+        .filter(competitor)
+        .chain(extra_columns.iter().copied())
+        .collect();
+    expected_columns.sort_unstable();
+    let expected_constraints: Vec<&str> = EXPECTED_CONSTRAINTS
+        .iter()
+        .copied()
+        .filter(competitor)
+        .collect();
+    let index_of_competitor_table = |line: &&str| line.contains(" ON public.competitor_");
+    let expected_indexes: Vec<&str> = EXPECTED_INDEXES
+        .iter()
+        .copied()
+        .filter(index_of_competitor_table)
+        .collect();
+
+    let mut columns: Vec<String> = lines(db, COLUMNS_SQL)
+        .await
+        .into_iter()
+        .filter(|line| competitor(&line.as_str()))
+        .collect();
+    columns.sort_unstable();
+    let constraints: Vec<String> = lines(db, CONSTRAINTS_SQL)
+        .await
+        .into_iter()
+        .filter(|line| competitor(&line.as_str()))
+        .collect();
+    let indexes: Vec<String> = lines(db, INDEXES_SQL)
+        .await
+        .into_iter()
+        .filter(|line| index_of_competitor_table(&line.as_str()))
+        .collect();
+    assert_lines("competitor columns", &columns, &expected_columns);
+    assert_lines(
+        "competitor constraints",
+        &constraints,
+        &expected_constraints,
+    );
+    assert_lines("competitor indexes", &indexes, &expected_indexes);
+}
+
 async fn up_on_an_empty_database_produces_the_reference_catalog(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
     assert_reference_catalog(db).await;
