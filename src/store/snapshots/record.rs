@@ -10,9 +10,9 @@
 //! A round reads one current row per market of every captured event, so the rows read
 //! carry an MD5 digest of the outcomes' JSON text instead of the text: computed by
 //! PostgreSQL, and by the store for the text it is about to write (SQLite has no `md5`:
-//! there the store digests the text it reads). The text the store writes is compact
-//! JSON; outcomes other clients wrote in another form are read in full and compared as
-//! values, once, when their digest differs.
+//! there the store digests the text it reads). The store writes compact JSON (it starts
+//! `[{"name":"`); outcomes stored in another form, by another client, come without a
+//! digest and are read in full and compared as values.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -148,6 +148,16 @@ fn digest(text: &str) -> Digest {
     Md5::digest(text.as_bytes()).into()
 }
 
+/// Whether `text` is outcomes JSON as the store writes it: compact, keys in the order of
+/// [`Outcome`](entity::outcome::Outcome)'s fields. (The same test, in SQL, decides which
+/// rows PostgreSQL digests.)
+fn in_store_form(text: &str) -> bool {
+    text.starts_with(STORE_FORM_PREFIX) || text == "[]"
+}
+
+/// How the store's outcomes JSON begins.
+const STORE_FORM_PREFIX: &str = r#"[{"name":""#;
+
 /// A captured market, ready to compare: its key and its outcomes' digest.
 struct Prepared<'a> {
     key: MarketKey<'a>,
@@ -196,7 +206,8 @@ struct StoredMarket {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    digest: Digest,
+    /// `None` for outcomes not in the store's own JSON form.
+    digest: Option<Digest>,
     unavailable_at: Option<DateTime<Utc>>,
 }
 
@@ -205,11 +216,18 @@ impl StoredMarket {
     /// row per market, and looking columns up by name showed).
     fn from_row(row: &QueryResult, backend: DbBackend) -> Result<Self, DbErr> {
         let digest = match backend {
-            DbBackend::Sqlite => digest(&row.try_get_by_index::<String>(8)?),
+            DbBackend::Sqlite => {
+                let text: String = row.try_get_by_index(8)?;
+                in_store_form(&text).then(|| digest(&text))
+            }
             _ => row
-                .try_get_by_index::<Vec<u8>>(8)?
-                .try_into()
-                .map_err(|_| DbErr::Type("an MD5 digest is 16 bytes".to_owned()))?,
+                .try_get_by_index::<Option<Vec<u8>>>(8)?
+                .map(|bytes| {
+                    bytes
+                        .try_into()
+                        .map_err(|_| DbErr::Type("an MD5 digest is 16 bytes".to_owned()))
+                })
+                .transpose()?,
         };
         Ok(StoredMarket {
             id: row.try_get_by_index(0)?,
@@ -233,7 +251,8 @@ struct Market<'a> {
     /// For a market new in this call, its place in the order captures brought them.
     arrival: usize,
     name: &'a str,
-    digest: Digest,
+    /// `None` for stored outcomes in another client's JSON form.
+    digest: Option<Digest>,
     /// Its outcomes as read, when another client stored them in another JSON form.
     foreign: Option<Outcomes>,
     /// The capture that last set it in this call, if any.
@@ -251,7 +270,8 @@ impl Market<'_> {
     fn holds(&self, market: &NewMarket, digest: &Digest) -> bool {
         self.unavailable_at.is_none()
             && self.name == market.betpawa_market_name
-            && (self.digest == *digest || self.foreign.as_ref() == Some(&market.outcomes))
+            && (self.digest.as_ref() == Some(digest)
+                || self.foreign.as_ref() == Some(&market.outcomes))
     }
 }
 
@@ -349,9 +369,8 @@ async fn record(
     Ok(recorded)
 }
 
-/// Reads in full the outcomes of stored markets whose digest differs from a capture's
-/// while all else matches: stored by another client in another JSON form, they may hold
-/// the same values.
+/// Reads in full the outcomes of stored markets in another client's JSON form (no
+/// digest) that a capture offers with the same name: they may hold the same values.
 async fn read_foreign_outcomes(
     txn: &DatabaseTransaction,
     captures: &[NewSnapshot],
@@ -367,7 +386,7 @@ async fn read_foreign_outcomes(
             let differs = |stored: &&Market| {
                 stored.unavailable_at.is_none()
                     && stored.name == market.betpawa_market_name
-                    && stored.digest != prepared.digest
+                    && stored.digest.is_none()
             };
             if let Some(stored) = state.markets.get(&prepared.key).filter(differs) {
                 ids.extend(stored.id);
@@ -443,7 +462,7 @@ fn compare<'a>(
                     id,
                     arrival,
                     name: &market.betpawa_market_name,
-                    digest: prepared.digest,
+                    digest: Some(prepared.digest),
                     foreign: None,
                     written: Some(market),
                     changed_at: at,
@@ -508,11 +527,15 @@ async fn stored_markets(
     let (of_events, digest) = match backend {
         DbBackend::Sqlite => (
             "competitor_event_id IN (SELECT value FROM json_each($1))",
-            "CAST(outcomes AS text)",
+            "CAST(outcomes AS text)".to_owned(),
         ),
         _ => (
             "competitor_event_id = ANY($1)",
-            "decode(md5(CAST(outcomes AS text)), 'hex')",
+            format!(
+                "CASE WHEN starts_with(CAST(outcomes AS text), '{STORE_FORM_PREFIX}') \
+                      OR CAST(outcomes AS text) = '[]' \
+                 THEN decode(md5(CAST(outcomes AS text)), 'hex') END"
+            ),
         ),
     };
     let sql = format!(
