@@ -186,16 +186,22 @@ pub async fn connect_tcp<Ws: WithSocket>(
     port: u16,
     with_socket: Ws,
 ) -> crate::Result<Ws::Output> {
+    // PATCHED (competitor-db, see PATCHED.md): set TCP_NODELAY, as sqlx 0.8 did and
+    // upstream PR #4336 (issue #4335) restores. Without it, Nagle's algorithm holds the
+    // tail of a message written in several pieces (each TLS record is one write) until
+    // the server's delayed ACK, ~40 ms later.
     #[cfg(feature = "_rt-tokio")]
     if crate::rt::rt_tokio::available() {
-        return Ok(with_socket
-            .with_socket(tokio::net::TcpStream::connect((host, port)).await?)
-            .await);
+        let stream = tokio::net::TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        return Ok(with_socket.with_socket(stream).await);
     }
 
     cfg_if! {
         if #[cfg(feature = "_rt-async-io")] {
-            Ok(with_socket.with_socket(connect_tcp_async_io(host, port).await?).await)
+            let stream = connect_tcp_async_io(host, port).await?;
+            stream.get_ref().set_nodelay(true)?;
+            Ok(with_socket.with_socket(stream).await)
         } else {
             crate::rt::missing_rt((host, port, with_socket))
         }
@@ -208,7 +214,12 @@ pub async fn connect_tcp<Ws: WithSocket>(
 ///
 /// This implements the same behavior as [`tokio::net::TcpStream::connect()`].
 #[cfg(feature = "_rt-async-io")]
-async fn connect_tcp_async_io(host: &str, port: u16) -> crate::Result<impl Socket> {
+// PATCHED: returns the concrete `Async<TcpStream>` (was `impl Socket`) so the caller can
+// set TCP_NODELAY on it.
+async fn connect_tcp_async_io(
+    host: &str,
+    port: u16,
+) -> crate::Result<async_io::Async<std::net::TcpStream>> {
     use async_io::Async;
     use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 
