@@ -68,8 +68,8 @@ async fn latest_snapshots_and_odds_history_over_several_rounds(db: &DatabaseConn
 both!(latest_snapshots_and_odds_history_over_several_rounds);
 
 /// 2,000 event ids bound as one `bigint[]` are 24 KB, more than one TLS record: without
-/// TCP_NODELAY, over TLS, such a statement waited ~40 ms for a delayed ACK (measured here:
-/// a median of 45 ms, 2-5 ms with the patched sqlx-core). Without TLS it passes either way.
+/// TCP_NODELAY, over TLS, such a statement waited ~40 ms for a delayed ACK (checked here:
+/// medians of 47-50 ms without the patched sqlx-core). Without TLS it passes either way.
 async fn latest_snapshots_of_2000_events_waits_for_no_delayed_ack(db: &DatabaseConnection) {
     let events: Vec<i32> = (1..=2000).collect();
     let median = median_of(10, || async {
