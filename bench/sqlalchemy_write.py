@@ -163,7 +163,7 @@ async def setup(Session, n_events: int, prefix: str) -> list[int]:
         events = [CompetitorEvent(source="sportybet", tournament_id=tour.id, name=f"Home {i} - Away {i}",
                                   home_team=f"Home {i}", away_team=f"Away {i}",
                                   kickoff=kickoff + timedelta(minutes=i), external_id=f"{prefix}-e{i}",
-                                  sportradar_id=f"sr:match:{900000000 + i}") for i in range(n_events)]
+                                  sportradar_id=str(900000000 + i)) for i in range(n_events)]
         s.add_all(events)
         await s.flush()
         ids = [e.id for e in events]

@@ -4,6 +4,7 @@
 //! - [`Migrator`]: the migrations that create them (`cargo run -p migration -- up`);
 //!   [`migrate`] runs them at a service's start-up.
 //! - [`store`]: what services call to store whole competitor palimpsests fast.
+//! - [`sportradar`]: SportRadar ids as competitors publish them, turned into the stored form.
 
 #![warn(missing_docs, clippy::missing_errors_doc)]
 
@@ -11,6 +12,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 
 pub use entity;
 pub use migration::{Migrator, MigratorTrait};
+pub mod sportradar;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;

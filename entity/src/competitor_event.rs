@@ -42,7 +42,8 @@ pub struct Model {
         unique_key = "source_external"
     )]
     pub external_id: String,
-    /// SportRadar match id (`sr:match:12345`), the cross-platform matching key.
+    /// SportRadar match id as the bare number (`61300417`, not `sr:match:61300417`), the
+    /// cross-platform matching key.
     #[sea_orm(column_type = "String(StringLen::N(100))")]
     pub sportradar_id: String,
     /// When the row was first written.

@@ -37,7 +37,8 @@ pub struct Model {
         unique_key = "source_external"
     )]
     pub external_id: String,
-    /// SportRadar tournament id, when the competitor publishes one.
+    /// SportRadar tournament id as the bare number (`17`, not `sr:tournament:17`), when
+    /// the competitor publishes one.
     #[sea_orm(column_type = "String(StringLen::N(100))", nullable)]
     pub sportradar_id: Option<String>,
     /// When the row was first written.

@@ -26,7 +26,8 @@ pub struct Model {
     pub away_team: String,
     /// Scheduled start.
     pub kickoff: DateTimeUtc,
-    /// SportRadar match id (`sr:match:12345`), unique: the cross-platform matching key.
+    /// SportRadar match id as the bare number (`61300417`, not `sr:match:61300417`),
+    /// unique: the cross-platform matching key.
     #[sea_orm(column_type = "String(StringLen::N(100))", unique)]
     pub sportradar_id: String,
     /// When the row was written (database default `now()`).

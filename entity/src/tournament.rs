@@ -20,7 +20,8 @@ pub struct Model {
     /// Country name as Betpawa shows it.
     #[sea_orm(column_type = "String(StringLen::N(100))", nullable)]
     pub country: Option<String>,
-    /// SportRadar tournament id (`sr:tournament:17`), unique when present.
+    /// SportRadar tournament id as the bare number (`17`, not `sr:tournament:17`), unique
+    /// when present.
     #[sea_orm(column_type = "String(StringLen::N(100))", nullable, unique)]
     pub sportradar_id: Option<String>,
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use competitor_db::store::{
     self, EventUpsert, NewMarket, NewSnapshot, RecordedOdds, TournamentUpsert,
 };
-use competitor_db::testing;
+use competitor_db::{sportradar, testing};
 use sea_orm::DatabaseConnection;
 
 use crate::Error;
@@ -20,7 +20,9 @@ const ROUNDS: [(u32, u32, u32); 2] = [(4, 8, 0), (4, 8, 5)];
 const CHANGE_RATE: f64 = 0.1;
 
 /// Upserts the palimpsest's tournaments and events and soft-deletes the source's events
-/// missing from it. Returns the event ids by external id.
+/// missing from it. SportRadar ids go through [`sportradar`] into the form the Python
+/// service stores (the bare number), whichever form the scraper handed over. Returns the
+/// event ids by external id.
 pub async fn store(
     db: &DatabaseConnection,
     palimpsest: &Palimpsest,
@@ -38,7 +40,12 @@ pub async fn store(
             country_raw: t.country_raw.clone(),
             country_iso: t.country_iso.clone(),
             external_id: t.external_id.clone(),
-            sportradar_id: t.sportradar_id.clone(),
+            sportradar_id: t
+                .sportradar_id
+                .as_deref()
+                .map(sportradar::tournament_id)
+                .transpose()
+                .map_err(|err| format!("tournament {}: sportradar_id: {err}", t.external_id))?,
         });
     }
     let tournament_ids = store::upsert_tournaments(db, &tournaments).await?;
@@ -54,7 +61,8 @@ pub async fn store(
                 away_team: e.away_team.clone(),
                 kickoff: e.kickoff,
                 external_id: e.external_id.clone(),
-                sportradar_id: e.sportradar_id.clone(),
+                sportradar_id: sportradar::match_id(&e.sportradar_id)
+                    .map_err(|err| format!("event {}: sportradar_id: {err}", e.external_id))?,
             });
         }
     }

@@ -31,7 +31,10 @@ pub struct TournamentUpsert {
     pub country_iso: Option<String>,
     /// The competitor's own tournament id.
     pub external_id: String,
-    /// SportRadar tournament id, if published.
+    /// SportRadar tournament id, if published, in the stored form the Python service
+    /// shares: the bare number as text (`17`, not `sr:tournament:17`). Turn what the
+    /// competitor publishes into it with
+    /// [`sportradar::tournament_id`](crate::sportradar::tournament_id).
     pub sportradar_id: Option<String>,
 }
 
@@ -53,7 +56,11 @@ pub struct EventUpsert {
     pub kickoff: DateTime<Utc>,
     /// The competitor's own event id.
     pub external_id: String,
-    /// SportRadar match id, the cross-platform matching key.
+    /// SportRadar match id, the cross-platform matching key, in the stored form the
+    /// Python service shares: the bare number as text (`61300417`, not
+    /// `sr:match:61300417`). Another form never matches a Betpawa event and makes the two
+    /// writers rewrite each other's rows; turn what the competitor publishes into it with
+    /// [`sportradar::match_id`](crate::sportradar::match_id).
     pub sportradar_id: String,
 }
 

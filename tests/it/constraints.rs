@@ -30,7 +30,7 @@ pub async fn seed_graph(db: &DatabaseConnection) -> Graph {
     let base_tournament = insert_id(
         db,
         "INSERT INTO tournaments (sport_id, name, country, sportradar_id) VALUES ($1, $2, $3, $4) RETURNING id",
-        vec![sport.into(), "Premier League".into(), "England".into(), "sr:tournament:17".into()],
+        vec![sport.into(), "Premier League".into(), "England".into(), "17".into()],
     )
     .await;
     let event = insert_id(
@@ -43,7 +43,7 @@ pub async fn seed_graph(db: &DatabaseConnection) -> Graph {
             "Arsenal".into(),
             "Chelsea".into(),
             Utc::now().into(),
-            "sr:match:1001".into(),
+            "1001".into(),
         ],
     )
     .await;
@@ -114,7 +114,7 @@ async fn insert_event(
             "Chelsea".into(),
             Utc::now().into(),
             external_id.into(),
-            "sr:match:1001".into(),
+            "1001".into(),
         ],
     )
     .await?;

@@ -193,7 +193,7 @@ both!(entities_match_the_migrated_tables);
 
 async fn a_full_graph_round_trips_through_every_relation(db: &DatabaseConnection) {
     let football = sport(db, "football").await;
-    let betpawa = betpawa_event(db, football.id, "sr:match:1001").await;
+    let betpawa = betpawa_event(db, football.id, "1001").await;
     let run = scrape_run(db).await;
     let tournament = competitor_tournament(
         db,
@@ -202,7 +202,7 @@ async fn a_full_graph_round_trips_through_every_relation(db: &DatabaseConnection
         "sr:tournament:17",
     )
     .await;
-    let mut linked = event_model(&tournament, "sr:match:1001", "sr:match:1001");
+    let mut linked = event_model(&tournament, "sr:match:1001", "1001");
     linked.betpawa_event_id = Set(Some(betpawa.id));
     let event = linked.insert(db).await.expect("insert event");
     let snapshot = snapshot(db, event.id, Some(run.id)).await;

@@ -11,6 +11,7 @@ mod migration_lock;
 mod migrations;
 mod schema;
 mod soft_delete;
+mod sportradar;
 mod sql;
 mod sqlite_schema;
 mod store;

@@ -139,9 +139,9 @@ CREATE TABLE scrape_runs (
 CREATE INDEX idx_scrape_runs_status ON scrape_runs (status);
 CREATE INDEX idx_scrape_runs_started ON scrape_runs (started_at);
 INSERT INTO sports (name, slug) VALUES ('Football', 'football'), ('Basketball', 'basketball');
-INSERT INTO tournaments (sport_id, name, country, sportradar_id) VALUES (1, 'Premier League', 'England', 'sr:tournament:17');
+INSERT INTO tournaments (sport_id, name, country, sportradar_id) VALUES (1, 'Premier League', 'England', '17');
 INSERT INTO events (tournament_id, name, home_team, away_team, kickoff, sportradar_id)
-    VALUES (1, 'Arsenal - Chelsea', 'Arsenal', 'Chelsea', '2026-12-01T15:00:00Z', 'sr:match:1001');
+    VALUES (1, 'Arsenal - Chelsea', 'Arsenal', 'Chelsea', '2026-12-01T15:00:00Z', '1001');
 INSERT INTO scrape_runs (status, trigger) VALUES ('completed', 'scheduler');
 ";
 

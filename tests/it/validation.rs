@@ -60,7 +60,7 @@ async fn a_string_longer_than_its_column_is_refused(db: &DatabaseConnection) {
         "name",
         Rule::TooLong { max: 255, len: 256 }
     );
-    let mut model = event_model(&tournament, "e-1", "sr:match:1");
+    let mut model = event_model(&tournament, "e-1", "1");
     model.home_team = Set("é".repeat(256));
     assert_refused!(
         db,
@@ -71,7 +71,7 @@ async fn a_string_longer_than_its_column_is_refused(db: &DatabaseConnection) {
         Rule::TooLong { max: 255, len: 256 }
     );
     // Characters, not bytes: 255 two-byte characters fit a varchar(255).
-    let mut model = event_model(&tournament, "e-1", "sr:match:1");
+    let mut model = event_model(&tournament, "e-1", "1");
     model.home_team = Set("é".repeat(255));
     model.insert(db).await.expect("255 characters fit");
 }
@@ -89,7 +89,7 @@ async fn an_empty_name_is_refused(db: &DatabaseConnection) {
         "name",
         Rule::Empty
     );
-    let mut model = event_model(&tournament, "e-1", "sr:match:1");
+    let mut model = event_model(&tournament, "e-1", "1");
     model.name = Set(String::new());
     assert_refused!(
         db,
@@ -113,7 +113,7 @@ async fn an_empty_external_id_is_refused(db: &DatabaseConnection) {
         "external_id",
         Rule::Empty
     );
-    let model = event_model(&tournament, "", "sr:match:1");
+    let model = event_model(&tournament, "", "1");
     assert_refused!(
         db,
         CompetitorEvent,
