@@ -107,16 +107,6 @@ impl NewMarket {
     pub(crate) fn outcomes_json(&self) -> Result<String, StoreError> {
         json_text(&self.outcomes)
     }
-
-    /// [`NewMarket::outcomes_json`] appended to `buffer`.
-    pub(crate) fn write_outcomes_json(&self, buffer: &mut String) -> Result<(), StoreError> {
-        // serde_json writes UTF-8 only; the bytes go to a Vec first to stay safe.
-        let mut bytes = std::mem::take(buffer).into_bytes();
-        let written = serde_json::to_writer(&mut bytes, &self.outcomes);
-        *buffer =
-            String::from_utf8(bytes).map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))?;
-        written.map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))
-    }
 }
 
 /// The final state of one current market, to upsert into

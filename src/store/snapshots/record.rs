@@ -7,22 +7,19 @@
 //! history through the snapshot leaves, confirm unchanged captures, and upsert or mark
 //! the current markets.
 //!
-//! A round reads one current row per market of every captured event, so the rows read
-//! carry an MD5 digest of the outcomes' JSON text instead of the text: computed by
-//! PostgreSQL, and by the store for the text it is about to write (SQLite has no `md5`:
-//! there the store digests the text it reads). The store writes compact JSON (it starts
-//! `[{"name":"`); outcomes stored in another form, by another client, come without a
-//! digest and are read in full and compared as values.
+//! Outcomes compare as the JSON text the store writes (compact, starting `[{"name":"`),
+//! which is how it stores them; outcomes stored in another form, by another client, are
+//! parsed and compared as values. (Measured: a digest computed by PostgreSQL cost the
+//! server more than sending the text.)
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot;
 use entity::outcome::Outcomes;
-use md5::{Digest as _, Md5};
-use sea_orm::sea_query::{Expr, ExprTrait, Iden, Query};
+use sea_orm::sea_query::{Iden, Query};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
 
 use super::{
@@ -141,16 +138,8 @@ impl<'a> MarketKey<'a> {
     }
 }
 
-/// The MD5 digest of a market's outcomes as JSON text.
-type Digest = [u8; 16];
-
-fn digest(text: &str) -> Digest {
-    Md5::digest(text.as_bytes()).into()
-}
-
 /// Whether `text` is outcomes JSON as the store writes it: compact, keys in the order of
-/// [`Outcome`](entity::outcome::Outcome)'s fields. (The same test, in SQL, decides which
-/// rows PostgreSQL digests.)
+/// [`Outcome`](entity::outcome::Outcome)'s fields; other text is parsed to compare.
 fn in_store_form(text: &str) -> bool {
     text.starts_with(STORE_FORM_PREFIX) || text == "[]"
 }
@@ -158,17 +147,15 @@ fn in_store_form(text: &str) -> bool {
 /// How the store's outcomes JSON begins.
 const STORE_FORM_PREFIX: &str = r#"[{"name":""#;
 
-/// A captured market, ready to compare: its key and its outcomes' digest.
+/// A captured market, ready to compare: its key and its outcomes' JSON text.
 struct Prepared<'a> {
     key: MarketKey<'a>,
-    digest: Digest,
+    json: String,
 }
 
 /// Every capture's markets prepared, refusing a market that appears twice in one
 /// capture.
 fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>, StoreError> {
-    // One buffer for every market's JSON.
-    let mut json = String::new();
     let mut prepared = Vec::with_capacity(captures.len());
     for (snapshot, capture) in captures.iter().enumerate() {
         let mut seen: HashMap<MarketKey, usize> = HashMap::with_capacity(capture.markets.len());
@@ -184,11 +171,9 @@ fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>, StoreErro
                     second: index,
                 });
             }
-            json.clear();
-            market.write_outcomes_json(&mut json)?;
             markets.push(Prepared {
                 key,
-                digest: digest(&json),
+                json: market.outcomes_json()?,
             });
         }
         prepared.push(markets);
@@ -196,7 +181,7 @@ fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>, StoreErro
     Ok(prepared)
 }
 
-/// A current market as read back: identity, the digest of its outcomes, availability.
+/// A current market as read back: identity, outcomes as JSON text, availability.
 struct StoredMarket {
     id: i64,
     competitor_event_id: i32,
@@ -206,29 +191,14 @@ struct StoredMarket {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    /// `None` for outcomes not in the store's own JSON form.
-    digest: Option<Digest>,
+    outcomes: String,
     unavailable_at: Option<DateTime<Utc>>,
 }
 
 impl StoredMarket {
     /// The columns of [`stored_markets`]' query, read by position (a round reads one
     /// row per market, and looking columns up by name showed).
-    fn from_row(row: &QueryResult, backend: DbBackend) -> Result<Self, DbErr> {
-        let digest = match backend {
-            DbBackend::Sqlite => {
-                let text: String = row.try_get_by_index(8)?;
-                in_store_form(&text).then(|| digest(&text))
-            }
-            _ => row
-                .try_get_by_index::<Option<Vec<u8>>>(8)?
-                .map(|bytes| {
-                    bytes
-                        .try_into()
-                        .map_err(|_| DbErr::Type("an MD5 digest is 16 bytes".to_owned()))
-                })
-                .transpose()?,
-        };
+    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
         Ok(StoredMarket {
             id: row.try_get_by_index(0)?,
             competitor_event_id: row.try_get_by_index(1)?,
@@ -238,7 +208,7 @@ impl StoredMarket {
             handicap_type: row.try_get_by_index(5)?,
             handicap_home: row.try_get_by_index(6)?,
             handicap_away: row.try_get_by_index(7)?,
-            digest,
+            outcomes: row.try_get_by_index(8)?,
             unavailable_at: row.try_get_by_index(9)?,
         })
     }
@@ -251,8 +221,8 @@ struct Market<'a> {
     /// For a market new in this call, its place in the order captures brought them.
     arrival: usize,
     name: &'a str,
-    /// `None` for stored outcomes in another client's JSON form.
-    digest: Option<Digest>,
+    /// Its outcomes as JSON text.
+    json: &'a str,
     /// Its outcomes as read, when another client stored them in another JSON form.
     foreign: Option<Outcomes>,
     /// The capture that last set it in this call, if any.
@@ -262,16 +232,17 @@ struct Market<'a> {
     unavailable_at: Option<DateTime<Utc>>,
     /// `unavailable_at` (only) changed in this call.
     marked: bool,
+    /// The latest capture of this call that offered it.
+    offered_at: DateTime<Utc>,
 }
 
 impl Market<'_> {
-    /// Whether `market` (digest `digest`) is this market unchanged: offered, same name,
+    /// Whether `market` (outcomes `json`) is this market unchanged: offered, same name,
     /// same outcomes.
-    fn holds(&self, market: &NewMarket, digest: &Digest) -> bool {
+    fn holds(&self, market: &NewMarket, json: &str) -> bool {
         self.unavailable_at.is_none()
             && self.name == market.betpawa_market_name
-            && (self.digest.as_ref() == Some(digest)
-                || self.foreign.as_ref() == Some(&market.outcomes))
+            && (self.json == json || self.foreign.as_ref() == Some(&market.outcomes))
     }
 }
 
@@ -324,16 +295,18 @@ async fn record(
                 id: Some(market.id),
                 arrival: 0,
                 name: &market.betpawa_market_name,
-                digest: market.digest,
-                foreign: None,
+                json: &market.outcomes,
+                foreign: (!in_store_form(&market.outcomes))
+                    .then(|| serde_json::from_str(&market.outcomes).ok())
+                    .flatten(),
                 written: None,
                 changed_at: DateTime::<Utc>::UNIX_EPOCH,
                 unavailable_at: market.unavailable_at,
                 marked: false,
+                offered_at: DateTime::<Utc>::MIN_UTC,
             },
         );
     }
-    read_foreign_outcomes(txn, captures, prepared, &mut states).await?;
 
     let mut order: Vec<usize> = (0..captures.len()).collect();
     order.sort_by_key(|&i| {
@@ -369,71 +342,12 @@ async fn record(
     Ok(recorded)
 }
 
-/// Reads in full the outcomes of stored markets in another client's JSON form (no
-/// digest) that a capture offers with the same name: they may hold the same values.
-async fn read_foreign_outcomes(
-    txn: &DatabaseTransaction,
-    captures: &[NewSnapshot],
-    prepared: &[Vec<Prepared<'_>>],
-    states: &mut HashMap<i32, EventState<'_>>,
-) -> Result<(), StoreError> {
-    let mut ids = Vec::new();
-    for (capture, markets) in captures.iter().zip(prepared) {
-        let Some(state) = states.get(&capture.competitor_event_id) else {
-            continue;
-        };
-        for (market, prepared) in capture.markets.iter().zip(markets) {
-            let differs = |stored: &&Market| {
-                stored.unavailable_at.is_none()
-                    && stored.name == market.betpawa_market_name
-                    && stored.digest.is_none()
-            };
-            if let Some(stored) = state.markets.get(&prepared.key).filter(differs) {
-                ids.extend(stored.id);
-            }
-        }
-    }
-    if ids.is_empty() {
-        return Ok(());
-    }
-    ids.sort_unstable();
-    ids.dedup();
-    let backend = txn.get_database_backend();
-    let select = Query::select()
-        .column(current::Column::Id)
-        .column(current::Column::CompetitorEventId)
-        .expr_as(
-            Expr::col(current::Column::Outcomes).cast_as("text"),
-            "outcomes",
-        )
-        .from(current::Entity)
-        .and_where(is_in_ids(backend, "id", &ids))
-        .to_owned();
-    let mut foreign: HashMap<i64, Outcomes> = HashMap::with_capacity(ids.len());
-    for row in txn.query_all(&select).await? {
-        let text: String = row.try_get_by_index(2)?;
-        // Text that is not our outcomes at all is simply a change.
-        if let Ok(outcomes) = serde_json::from_str::<Outcomes>(&text) {
-            foreign.insert(row.try_get_by_index(0)?, outcomes);
-        }
-    }
-    for market in states
-        .values_mut()
-        .flat_map(|state| state.markets.values_mut())
-    {
-        if let Some(id) = market.id {
-            market.foreign = foreign.remove(&id);
-        }
-    }
-    Ok(())
-}
-
 /// Applies one capture to its event's state; returns the markets to write as history,
 /// or `None` when the capture writes no snapshot (stale, or confirming).
 fn compare<'a>(
     state: &mut EventState<'a>,
     capture: &'a NewSnapshot,
-    prepared: &[Prepared<'a>],
+    prepared: &'a [Prepared<'a>],
     recorded: &mut RecordedOdds,
 ) -> Option<Vec<NewMarket>> {
     let at = capture.stored_captured_at();
@@ -445,7 +359,8 @@ fn compare<'a>(
     for (market, prepared) in capture.markets.iter().zip(prepared) {
         let arrival = state.markets.len();
         match state.markets.entry(prepared.key) {
-            Entry::Occupied(current) if current.get().holds(market, &prepared.digest) => {
+            Entry::Occupied(mut current) if current.get().holds(market, &prepared.json) => {
+                current.get_mut().offered_at = at;
                 recorded.markets_unchanged += 1;
             }
             entry => {
@@ -462,12 +377,13 @@ fn compare<'a>(
                     id,
                     arrival,
                     name: &market.betpawa_market_name,
-                    digest: Some(prepared.digest),
+                    json: &prepared.json,
                     foreign: None,
                     written: Some(market),
                     changed_at: at,
                     unavailable_at: None,
                     marked: false,
+                    offered_at: at,
                 };
                 match entry {
                     Entry::Occupied(mut stored) => *stored.get_mut() = changed,
@@ -479,9 +395,8 @@ fn compare<'a>(
             }
         }
     }
-    let offered: HashSet<&MarketKey> = prepared.iter().map(|p| &p.key).collect();
-    for (key, market) in &mut state.markets {
-        if market.unavailable_at.is_none() && !offered.contains(key) {
+    for market in state.markets.values_mut() {
+        if market.unavailable_at.is_none() && market.offered_at != at {
             market.unavailable_at = Some(at);
             market.marked = true;
             recorded.markets_unavailable += 1;
@@ -524,23 +439,14 @@ async fn stored_markets(
 ) -> Result<Vec<StoredMarket>, StoreError> {
     let backend = txn.get_database_backend();
     let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
-    let (of_events, digest) = match backend {
-        DbBackend::Sqlite => (
-            "competitor_event_id IN (SELECT value FROM json_each($1))",
-            "CAST(outcomes AS text)".to_owned(),
-        ),
-        _ => (
-            "competitor_event_id = ANY($1)",
-            format!(
-                "CASE WHEN starts_with(CAST(outcomes AS text), '{STORE_FORM_PREFIX}') \
-                      OR CAST(outcomes AS text) = '[]' \
-                 THEN decode(md5(CAST(outcomes AS text)), 'hex') END"
-            ),
-        ),
+    let of_events = match backend {
+        DbBackend::Sqlite => "competitor_event_id IN (SELECT value FROM json_each($1))",
+        _ => "competitor_event_id = ANY($1)",
     };
     let sql = format!(
         "SELECT id, competitor_event_id, betpawa_market_id, betpawa_market_name, line, \
-             handicap_type, handicap_home, handicap_away, {digest} AS digest, unavailable_at \
+             handicap_type, handicap_home, handicap_away, CAST(outcomes AS text) AS outcomes, \
+             unavailable_at \
          FROM competitor_market_odds_current WHERE {of_events}"
     );
     let rows = txn
@@ -548,7 +454,7 @@ async fn stored_markets(
         .await?;
     Ok(rows
         .iter()
-        .map(|row| StoredMarket::from_row(row, backend))
+        .map(StoredMarket::from_row)
         .collect::<Result<_, _>>()?)
 }
 
