@@ -15,4 +15,5 @@ mod sportradar;
 mod sql;
 mod sqlite_schema;
 mod store;
+mod tcp_nodelay;
 mod validation;

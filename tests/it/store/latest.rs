@@ -7,8 +7,8 @@ use entity::CompetitorSource;
 use entity::outcome::Outcomes;
 use sea_orm::DatabaseConnection;
 
-use super::{at, median_of, palimpsest, round};
-use crate::{both, postgres};
+use super::{at, palimpsest, round};
+use crate::both;
 
 async fn latest_snapshots_and_odds_history_over_several_rounds(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 4).await;
@@ -66,20 +66,3 @@ async fn latest_snapshots_and_odds_history_over_several_rounds(db: &DatabaseConn
     );
 }
 both!(latest_snapshots_and_odds_history_over_several_rounds);
-
-/// 2,000 event ids bound as one `bigint[]` are 24 KB, more than one TLS record: without
-/// TCP_NODELAY, over TLS, such a statement waited ~40 ms for a delayed ACK (checked here:
-/// medians of 47-50 ms without the patched sqlx-core). Without TLS it passes either way.
-async fn latest_snapshots_of_2000_events_waits_for_no_delayed_ack(db: &DatabaseConnection) {
-    let events: Vec<i32> = (1..=2000).collect();
-    let median = median_of(10, || async {
-        let latest = store::latest_snapshots(db, &events).await.unwrap();
-        assert!(latest.is_empty());
-    })
-    .await;
-    assert!(
-        median < std::time::Duration::from_millis(25),
-        "the median of 10 calls took {median:?}: is TCP_NODELAY set?"
-    );
-}
-postgres!(latest_snapshots_of_2000_events_waits_for_no_delayed_ack);

@@ -78,26 +78,6 @@ pub fn round(events: &[i32], version: u32, markets: usize, at: DateTime<Utc>) ->
         .collect()
 }
 
-/// The median duration of `runs` calls of `call`, after one call that warms up the pool.
-/// Without TCP_NODELAY nearly every call that writes a message in several pieces waited
-/// ~40 ms for a delayed ACK (see `vendor/sqlx-core/PATCHED.md`; measured: 1 call in 10
-/// escaped it, so the fastest call proves nothing); load on the machine slows only some.
-pub async fn median_of<F, Fut>(runs: usize, mut call: F) -> std::time::Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = ()>,
-{
-    call().await;
-    let mut durations = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let started = std::time::Instant::now();
-        call().await;
-        durations.push(started.elapsed());
-    }
-    durations.sort_unstable();
-    durations[runs / 2]
-}
-
 /// `minutes` after the first capture of the tests.
 pub fn at(minutes: i64) -> DateTime<Utc> {
     kickoff(1, 8) + Duration::minutes(minutes)

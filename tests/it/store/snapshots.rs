@@ -5,9 +5,9 @@ use entity::CompetitorSource;
 use entity::prelude::*;
 use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, TransactionTrait};
 
-use super::{assert_stored, at, median_of, palimpsest, round};
+use super::{assert_stored, at, palimpsest, round};
+use crate::both;
 use crate::sql::count;
-use crate::{both, postgres};
 
 async fn write_snapshots_returns_ids_in_order_with_every_market(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 4).await;
@@ -128,26 +128,3 @@ async fn a_batch_of_200000_market_rows(db: &DatabaseConnection) {
     }
 }
 both!(a_batch_of_200000_market_rows);
-
-/// COPY flushes its data, then writes `CopyDone` without waiting for a reply: without
-/// TCP_NODELAY that second write waited ~40 ms for the server's delayed ACK, with or
-/// without TLS, twice per call (checked here: medians of 88-100 ms without the patched
-/// sqlx-core).
-async fn write_snapshots_waits_for_no_delayed_ack(db: &DatabaseConnection) {
-    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 1).await;
-    let mut minute = 0;
-    let median = median_of(10, || {
-        minute += 1;
-        let batch = round(&events, 1, 1, at(minute));
-        async move {
-            store::write_snapshots(db, &batch).await.unwrap();
-        }
-    })
-    .await;
-    assert_eq!(count(db, "competitor_odds_snapshots").await, 11);
-    assert!(
-        median < std::time::Duration::from_millis(25),
-        "the median of 10 writes took {median:?}: is TCP_NODELAY set?"
-    );
-}
-postgres!(write_snapshots_waits_for_no_delayed_ack);
