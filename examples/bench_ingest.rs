@@ -9,9 +9,10 @@
 //! The database must be empty of competitor odds (a fresh one); the benchmark migrates it.
 //! Every line is one measurement, values as plain numbers (progress goes to stderr):
 //!
-//! - `store` / `copy`: one full round through `write_snapshots` given the pool, then the
+//! - `store` / `copy`: one full round through `write_snapshots` given the pool, and the
 //!   same rows through the same `COPY .. FROM STDIN` without the store's checks (the
-//!   baseline), each over plain TCP (`tls=off`) and over TLS (`tls=on`); with
+//!   baseline), three times each, taking turns; the medians, over plain TCP (`tls=off`)
+//!   and over TLS (`tls=on`); with
 //!   `--in-transaction` the store writes inside a transaction of the benchmark's own, the
 //!   path that cannot use COPY (`store_in_transaction`).
 //! - `rounds mode=full|change`: `--rounds` rounds of every event, in which a fraction
@@ -23,7 +24,7 @@
 //!   `VACUUM (ANALYZE)` of those tables, untimed, as autovacuum would do on a live
 //!   database.
 //! - `read fn=current_odds|latest_snapshots`: the read for all events of its mode after
-//!   round 1 and after round R, over both connections.
+//!   round 1 and after round R, over both connections, the median of three calls.
 
 use std::time::Instant;
 
@@ -152,24 +153,33 @@ async fn run() -> Result<(), Error> {
         0,
     );
     let rows = baseline.len() * options.markets;
+    let store_name = if options.in_transaction {
+        "store_in_transaction"
+    } else {
+        "store"
+    };
     for (tls_mode, db) in connections {
-        let store_name = if options.in_transaction {
-            "store_in_transaction"
-        } else {
-            "store"
-        };
-        let started = Instant::now();
-        if options.in_transaction {
-            let txn = db.begin().await?;
-            store::write_snapshots(&txn, &batch).await?;
-            txn.commit().await?;
-        } else {
-            store::write_snapshots(db, &batch).await?;
+        // Three pairs, the two methods taking turns: the medians compare, not whichever
+        // write met a checkpoint.
+        let (mut store_times, mut copy_times) = (Vec::new(), Vec::new());
+        for pair in 0..PAIRS {
+            for store_first in [pair % 2 == 0, pair % 2 == 1] {
+                let started = Instant::now();
+                if !store_first {
+                    testing::copy_snapshots(db.get_postgres_connection_pool(), &batch).await?;
+                    copy_times.push(started.elapsed().as_secs_f64());
+                } else if options.in_transaction {
+                    let txn = db.begin().await?;
+                    store::write_snapshots(&txn, &batch).await?;
+                    txn.commit().await?;
+                    store_times.push(started.elapsed().as_secs_f64());
+                } else {
+                    store::write_snapshots(db, &batch).await?;
+                    store_times.push(started.elapsed().as_secs_f64());
+                }
+            }
         }
-        let store_seconds = started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        testing::copy_snapshots(db.get_postgres_connection_pool(), &batch).await?;
-        let copy_seconds = started.elapsed().as_secs_f64();
+        let (store_seconds, copy_seconds) = (median(store_times), median(copy_times));
         write_line(store_name, tls_mode, rows, store_seconds);
         write_line("copy", tls_mode, rows, copy_seconds);
         println!(
@@ -249,7 +259,7 @@ async fn rounds(
     Ok(())
 }
 
-/// The read of `mode` for all `events`, timed over each connection.
+/// The read of `mode` for all `events` over each connection: the median of three calls.
 async fn read(
     connections: &[(&str, &DatabaseConnection)],
     mode: Mode,
@@ -257,24 +267,39 @@ async fn read(
     after_rounds: usize,
 ) -> Result<(), Error> {
     for (tls_mode, db) in connections {
-        let started = Instant::now();
-        let (function, found) = if mode == Mode::Full {
-            let latest = store::latest_snapshots(*db, events).await?;
-            ("latest_snapshots", latest.len())
+        let function = if mode == Mode::Full {
+            "latest_snapshots"
         } else {
-            let current = store::current_odds(*db, events).await?;
-            ("current_odds", current.len())
+            "current_odds"
         };
-        let millis = started.elapsed().as_secs_f64() * 1000.0;
-        if found != events.len() {
-            return Err(format!("{function} found {found} of {} events", events.len()).into());
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            let found = if mode == Mode::Full {
+                store::latest_snapshots(*db, events).await?.len()
+            } else {
+                store::current_odds(*db, events).await?.len()
+            };
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            if found != events.len() {
+                return Err(format!("{function} found {found} of {} events", events.len()).into());
+            }
         }
         println!(
-            "read fn={function} events={} after_rounds={after_rounds} ms={millis:.0} tls={tls_mode}",
-            events.len()
+            "read fn={function} events={} after_rounds={after_rounds} ms={:.0} tls={tls_mode}",
+            events.len(),
+            median(times)
         );
     }
     Ok(())
+}
+
+/// Writes of each method in the one-round comparison.
+const PAIRS: usize = 3;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn write_line(method: &str, tls: &str, rows: usize, seconds: f64) {
