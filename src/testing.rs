@@ -105,6 +105,25 @@ pub fn reprice(outcomes: &Outcomes, event: i32, k: usize, round: usize) -> Outco
     )
 }
 
+/// The kinds of market of a football palimpsest: Betpawa's id and name, and each
+/// outcome with the range its odds are drawn from.
+type MarketKind = (usize, &'static str, &'static [(&'static str, f64, f64)]);
+
+// One kind a line: a table reads better than rustfmt's one field a line.
+#[rustfmt::skip]
+const MARKET_KINDS: [MarketKind; 10] = [
+    (3743, "1X2", &[("1", 1.2, 6.0), ("X", 2.8, 4.5), ("2", 1.2, 9.0)]),
+    (5000, "Over/Under", &[("Over", 1.3, 3.2), ("Under", 1.3, 3.2)]),
+    (5000, "Over/Under", &[("Over", 1.3, 3.2), ("Under", 1.3, 3.2)]),
+    (3795, "Both Teams To Score", &[("Yes", 1.3, 3.2), ("No", 1.3, 3.2)]),
+    (4693, "Double Chance", &[("1X", 1.05, 1.8), ("12", 1.05, 1.6), ("X2", 1.05, 2.5)]),
+    (3744, "Asian Handicap", &[("1", 1.3, 3.2), ("2", 1.3, 3.2)]),
+    (3744, "Asian Handicap", &[("1", 1.3, 3.2), ("2", 1.3, 3.2)]),
+    (5007, "1st Half - Over/Under", &[("Over", 1.3, 3.2), ("Under", 1.3, 3.2)]),
+    (3747, "Draw No Bet", &[("1", 1.3, 3.2), ("2", 1.3, 3.2)]),
+    (3769, "Odd/Even", &[("Odd", 1.3, 3.2), ("Even", 1.3, 3.2)]),
+];
+
 /// Market `k` of `event` at odds `version`: the kinds of a real football palimpsest
 /// (1X2, Over/Under lines, both teams to score, double chance, Asian handicaps, ...),
 /// with odds drawn from a fixed seed. Markets `k` of one event have distinct identities
@@ -118,63 +137,22 @@ pub fn market(event: i32, k: usize, version: u32) -> NewMarket {
         let unit = (seed % 10_000) as f64 / 10_000.0;
         ((low + unit * (high - low)) * 100.0).round() / 100.0
     };
-    let mut two = |a: &str, b: &str| {
-        Outcomes(vec![
-            Outcome::new(a, odds(1.3, 3.2)),
-            Outcome::new(b, odds(1.3, 3.2)),
-        ])
-    };
     // Ten kinds; the n-th market of a kind is another line, handicap or period of it.
     let (kind, nth) = (k % 10, k / 10);
     let step = (2 * nth + kind % 2) as f64;
-    let (id, name, line, handicap, outcomes) = match kind {
-        0 => (
-            3743,
-            "1X2",
-            None,
-            None,
-            Outcomes(vec![
-                Outcome::new("1", odds(1.2, 6.0)),
-                Outcome::new("X", odds(2.8, 4.5)),
-                Outcome::new("2", odds(1.2, 9.0)),
-            ]),
-        ),
-        1 | 2 => (
-            5000,
-            "Over/Under",
-            Some(0.5 + step),
-            None,
-            two("Over", "Under"),
-        ),
-        3 => (3795, "Both Teams To Score", None, None, two("Yes", "No")),
-        4 => (
-            4693,
-            "Double Chance",
-            None,
-            None,
-            Outcomes(vec![
-                Outcome::new("1X", odds(1.05, 1.8)),
-                Outcome::new("12", odds(1.05, 1.6)),
-                Outcome::new("X2", odds(1.05, 2.5)),
-            ]),
-        ),
-        5 | 6 => (
-            3744,
-            "Asian Handicap",
-            None,
-            Some(-0.25 * (step + 1.0)),
-            two("1", "2"),
-        ),
-        7 => (
-            5007,
-            "1st Half - Over/Under",
-            Some(0.5 + nth as f64),
-            None,
-            two("Over", "Under"),
-        ),
-        8 => (3747, "Draw No Bet", None, None, two("1", "2")),
-        _ => (3769, "Odd/Even", None, None, two("Odd", "Even")),
+    let (id, name, prices) = MARKET_KINDS[kind];
+    let line = match kind {
+        1 | 2 => Some(0.5 + step),
+        7 => Some(0.5 + nth as f64),
+        _ => None,
     };
+    let handicap = matches!(kind, 5 | 6).then(|| -0.25 * (step + 1.0));
+    let outcomes = Outcomes(
+        prices
+            .iter()
+            .map(|&(outcome, low, high)| Outcome::new(outcome, odds(low, high)))
+            .collect(),
+    );
     // Kinds without a line or handicap come once per period: another Betpawa market.
     let (id, name) = match (line, handicap, nth) {
         (None, None, 0) => (id.to_string(), name.to_owned()),

@@ -63,16 +63,16 @@ pub async fn store(
             .ok_or_else(|| {
                 format!(
                     "event {} names unknown tournament {}",
-                    e.name, e.tournament_sportradar_id
+                    e.event.name, e.tournament_sportradar_id
                 )
             })?;
         let event = event::ActiveModel {
             tournament_id: Set(tournament_id),
-            name: Set(e.name.clone()),
-            home_team: Set(e.home_team.clone()),
-            away_team: Set(e.away_team.clone()),
-            kickoff: Set(e.kickoff),
-            sportradar_id: Set(e.sportradar_id.clone()),
+            name: Set(e.event.name.clone()),
+            home_team: Set(e.event.home_team.clone()),
+            away_team: Set(e.event.away_team.clone()),
+            kickoff: Set(e.event.kickoff),
+            sportradar_id: Set(e.event.sportradar_id.clone()),
             created_at: Set(entity::clock::now()),
             ..Default::default()
         };

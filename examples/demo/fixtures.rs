@@ -35,6 +35,13 @@ pub struct BetpawaTournamentFixture {
 #[derive(Deserialize)]
 pub struct BetpawaEventFixture {
     pub tournament_sportradar_id: String,
+    #[serde(flatten)]
+    pub event: EventFields,
+}
+
+/// What every event carries, Betpawa's and the competitors' alike.
+#[derive(Deserialize)]
+pub struct EventFields {
     pub name: String,
     pub home_team: String,
     pub away_team: String,
@@ -63,11 +70,8 @@ pub struct TournamentFixture {
 #[derive(Deserialize)]
 pub struct EventFixture {
     pub external_id: String,
-    pub name: String,
-    pub home_team: String,
-    pub away_team: String,
-    pub kickoff: DateTime<Utc>,
-    pub sportradar_id: String,
+    #[serde(flatten)]
+    pub event: EventFields,
     pub markets: Vec<NewMarket>,
 }
 

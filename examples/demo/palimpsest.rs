@@ -56,12 +56,12 @@ pub async fn store(
             events.push(EventUpsert {
                 source: palimpsest.source,
                 tournament_id,
-                name: e.name.clone(),
-                home_team: e.home_team.clone(),
-                away_team: e.away_team.clone(),
-                kickoff: e.kickoff,
+                name: e.event.name.clone(),
+                home_team: e.event.home_team.clone(),
+                away_team: e.event.away_team.clone(),
+                kickoff: e.event.kickoff,
                 external_id: e.external_id.clone(),
-                sportradar_id: sportradar::match_id(&e.sportradar_id)
+                sportradar_id: sportradar::match_id(&e.event.sportradar_id)
                     .map_err(|err| format!("event {}: sportradar_id: {err}", e.external_id))?,
             });
         }

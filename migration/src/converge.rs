@@ -17,7 +17,7 @@
 //! Columns, constraints and indexes the reference does not know (the service's own) stay
 //! as they are.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
 use sea_orm_migration::SchemaManager;
 use sea_orm_migration::sea_query::{
     IndexCreateStatement, PostgresQueryBuilder, TableCreateStatement,
@@ -218,12 +218,16 @@ struct Catalog {
     indexes: Vec<Index>,
 }
 
+#[derive(FromQueryResult)]
 struct Column {
+    #[sea_orm(alias = "table_name")]
     table: String,
+    #[sea_orm(alias = "column_name")]
     name: String,
     /// `format_type`: `timestamp with time zone`, `character varying(20)`, ...
     type_sql: String,
     not_null: bool,
+    #[sea_orm(alias = "default_sql")]
     default: Option<String>,
 }
 
@@ -247,9 +251,12 @@ struct Constraint {
     clause: Option<String>,
 }
 
+#[derive(FromQueryResult)]
 struct Index {
+    #[sea_orm(alias = "table_name")]
     table: String,
     name: String,
+    #[sea_orm(alias = "is_unique")]
     unique: bool,
     /// The definition from `USING` on: method, columns, predicate.
     shape: String,
@@ -272,7 +279,7 @@ impl Catalog {
         let columns = rows(COLUMNS_SQL)
             .await?
             .iter()
-            .map(Column::from_row)
+            .map(|row| Column::from_query_result(row, ""))
             .collect::<Result<_, _>>()?;
         let constraints = rows(CONSTRAINTS_SQL)
             .await?
@@ -282,7 +289,7 @@ impl Catalog {
         let indexes = rows(INDEXES_SQL)
             .await?
             .iter()
-            .map(Index::from_row)
+            .map(|row| Index::from_query_result(row, ""))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             columns,
@@ -345,7 +352,7 @@ const CONSTRAINTS_SQL: &str = "\
 
 const INDEXES_SQL: &str = "\
     SELECT t.relname::text AS table_name, i.relname::text AS name, ix.indisunique AS is_unique, \
-        substring(pg_get_indexdef(ix.indexrelid) FROM ' (USING .*)$') AS shape \
+        COALESCE(substring(pg_get_indexdef(ix.indexrelid) FROM ' (USING .*)$'), '') AS shape \
     FROM pg_index ix \
     JOIN pg_class i ON i.oid = ix.indexrelid \
     JOIN pg_class t ON t.oid = ix.indrelid \
@@ -355,18 +362,6 @@ const INDEXES_SQL: &str = "\
                       WHERE con.conindid = ix.indexrelid AND con.conrelid = ix.indrelid \
                         AND con.contype IN ('p', 'u', 'x')) \
     ORDER BY t.relname, i.relname";
-
-impl Column {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        Ok(Self {
-            table: row.try_get("", "table_name")?,
-            name: row.try_get("", "column_name")?,
-            type_sql: row.try_get("", "type_sql")?,
-            not_null: row.try_get("", "not_null")?,
-            default: row.try_get("", "default_sql")?,
-        })
-    }
-}
 
 impl Constraint {
     fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
@@ -505,17 +500,6 @@ impl Constraint {
 }
 
 impl Index {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        Ok(Self {
-            table: row.try_get("", "table_name")?,
-            name: row.try_get("", "name")?,
-            unique: row.try_get("", "is_unique")?,
-            shape: row
-                .try_get::<Option<String>>("", "shape")?
-                .unwrap_or_default(),
-        })
-    }
-
     fn same_shape(&self, other: &Index) -> bool {
         self.table == other.table && self.unique == other.unique && self.shape == other.shape
     }

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseExecutor;
 
 mod converge;
+mod guard;
 mod lock;
 mod m20261126_000001_create_base_tables;
 mod m20261126_000002_create_competitor_tables;

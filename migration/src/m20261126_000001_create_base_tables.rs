@@ -9,6 +9,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
+use crate::guard::{drop_tables, refuse_to_drop_rows};
 use crate::portable::{add_surrogate_key, timestamp_default_now};
 
 /// The base tables, in the order `down` drops them (referencing tables first).
@@ -32,52 +33,14 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let mut holding_rows = Vec::new();
-        for table in BASE_TABLES {
-            if manager.has_table(table).await? {
-                let rows = count_rows(manager, table).await?;
-                if rows > 0 {
-                    let plural = if rows == 1 { "" } else { "s" };
-                    holding_rows.push(format!("`{table}` holds {rows} row{plural}"));
-                }
-            }
-        }
-        if !holding_rows.is_empty() {
-            return Err(DbErr::Migration(format!(
-                "refusing to drop the base tables: {}; they were left as they were \
-                 (delete their rows first if they are really unwanted)",
-                holding_rows.join(", ")
-            )));
-        }
-        for table in BASE_TABLES {
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(Alias::new(table))
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        refuse_to_drop_rows(manager, "the base tables", &BASE_TABLES).await?;
+        drop_tables(manager, &BASE_TABLES).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
         // PostgreSQL wraps migrations in a transaction by default, SQLite does not:
         // ask for it on every backend so a failure never leaves half a schema behind.
         Some(true)
-    }
-}
-
-async fn count_rows(manager: &SchemaManager<'_>, table: &str) -> Result<i64, DbErr> {
-    let query = Query::select()
-        .expr_as(Expr::col(Asterisk).count(), Alias::new("rows"))
-        .from(Alias::new(table))
-        .to_owned();
-    let row = manager.get_connection().query_one(&query).await?;
-    match row {
-        Some(row) => row.try_get("", "rows"),
-        None => Ok(0),
     }
 }
 

@@ -6,6 +6,7 @@ use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::converge::{self, Reference};
+use crate::guard::drop_tables;
 use crate::m20261126_000001_create_base_tables::{Events, ScrapeRuns, Sports};
 use crate::portable::{add_surrogate_key, timestamp_default_now};
 
@@ -47,17 +48,7 @@ impl MigrationTrait for Migration {
                     .await?;
             }
         }
-        for table in COMPETITOR_TABLES {
-            manager
-                .drop_table(
-                    Table::drop()
-                        .table(Alias::new(table))
-                        .if_exists()
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_tables(manager, &COMPETITOR_TABLES).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
+use crate::guard::{drop_tables, refuse_to_drop_rows};
 use crate::m20261126_000002_create_competitor_tables::{CompetitorEvents, CompetitorOddsSnapshots};
 use crate::portable::add_surrogate_key;
 
@@ -36,25 +37,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.has_table(CURRENT_ODDS_TABLE).await? {
-            let rows = count_rows(manager).await?;
-            if rows > 0 {
-                let plural = if rows == 1 { "" } else { "s" };
-                return Err(DbErr::Migration(format!(
-                    "refusing to drop `{CURRENT_ODDS_TABLE}`: it holds {rows} row{plural} of \
-                     current odds; it was left as it was (delete its rows first if they are \
-                     really unwanted)"
-                )));
-            }
-        }
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(CompetitorMarketOddsCurrent::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await?;
+        refuse_to_drop_rows(manager, "the current odds", &[CURRENT_ODDS_TABLE]).await?;
+        drop_tables(manager, &[CURRENT_ODDS_TABLE]).await?;
         manager
             .alter_table(
                 Table::alter()
@@ -124,17 +108,6 @@ async fn add_last_confirmed_at(manager: &SchemaManager<'_>) -> Result<(), DbErr>
             "`{snapshots}.{column}` exists as {}, not as a timestamp; it was left as it was",
             other.unwrap_or("an unknown type")
         ))),
-    }
-}
-
-async fn count_rows(manager: &SchemaManager<'_>) -> Result<i64, DbErr> {
-    let query = Query::select()
-        .expr_as(Expr::col(Asterisk).count(), Alias::new("rows"))
-        .from(CompetitorMarketOddsCurrent::Table)
-        .to_owned();
-    match manager.get_connection().query_one(&query).await? {
-        Some(row) => row.try_get("", "rows"),
-        None => Ok(0),
     }
 }
 

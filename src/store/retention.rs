@@ -36,7 +36,7 @@ pub struct PurgedDeleted {
 }
 
 /// Rows per batch of [`purge_deleted_before`].
-const DELETED_PER_BATCH: u64 = 1_000;
+const BATCH: u64 = 1_000;
 
 /// Deletes snapshots captured before `cutoff`, with their market odds, oldest first, in
 /// batches of `batch_size` snapshots (at least 1), except each event's newest snapshot,
@@ -74,7 +74,7 @@ where
         .order_by_asc(Column::CapturedAt)
         .order_by_asc(Column::Id);
     let limit = u64::try_from(batch_size.max(1)).unwrap_or(u64::MAX);
-    let deleted = purge_in_batches(db, ids_of(old, limit), Target::Snapshots).await?;
+    let deleted = purge_in_batches(db, old, limit, Target::Snapshots).await?;
     Ok(PurgedSnapshots {
         snapshots: deleted.rows,
         market_odds: deleted.market_odds,
@@ -108,22 +108,12 @@ where
         )
         .filter(Event::DeletedAt.lt(cutoff))
         .order_by_asc(Snapshot::Id);
-    let odds = purge_in_batches(
-        db,
-        ids_of(of_deleted_events, DELETED_PER_BATCH),
-        Target::Snapshots,
-    )
-    .await?;
+    let odds = purge_in_batches(db, of_deleted_events, BATCH, Target::Snapshots).await?;
 
     let deleted_events = competitor_event::Entity::find()
         .filter(Event::DeletedAt.lt(cutoff))
         .order_by_asc(Event::Id);
-    let events = purge_in_batches(
-        db,
-        ids_of(deleted_events, DELETED_PER_BATCH),
-        Target::Table("competitor_events"),
-    )
-    .await?;
+    let events = purge_in_batches(db, deleted_events, BATCH, Target::Events).await?;
 
     let holds_an_event = Query::select()
         .expr(Expr::val(1))
@@ -137,12 +127,8 @@ where
         .filter(Tournament::DeletedAt.lt(cutoff))
         .filter(Expr::exists(holds_an_event).not())
         .order_by_asc(Tournament::Id);
-    let tournaments = purge_in_batches(
-        db,
-        ids_of(empty_deleted_tournaments, DELETED_PER_BATCH),
-        Target::Table("competitor_tournaments"),
-    )
-    .await?;
+    let tournaments =
+        purge_in_batches(db, empty_deleted_tournaments, BATCH, Target::Tournaments).await?;
 
     Ok(PurgedDeleted {
         tournaments: tournaments.rows,
@@ -159,13 +145,16 @@ fn ids_of<E: EntityTrait>(select: Select<E>, limit: u64) -> Select<E> {
     select.select_only().column_as(id, "id").limit(limit)
 }
 
-/// What one purge deletes by id.
+/// What one purge deletes by id (the dependants of events and tournaments, if any are
+/// left, go by CASCADE).
 #[derive(Clone, Copy)]
 enum Target {
     /// Snapshots and their market odds.
     Snapshots,
-    /// Rows of a table (its dependants, if any are left, go by CASCADE).
-    Table(&'static str),
+    /// Competitor events.
+    Events,
+    /// Competitor tournaments.
+    Tournaments,
 }
 
 /// Rows one purge deleted: of its target table, and market odds with snapshots.
@@ -175,16 +164,18 @@ struct Deleted {
     market_odds: u64,
 }
 
-/// Deletes the ids `batch` selects, a batch per transaction, until it selects none.
+/// Deletes the rows `rows` selects, `limit` per transaction, until it selects none.
 async fn purge_in_batches<C, E>(
     db: &C,
-    batch: Select<E>,
+    rows: Select<E>,
+    limit: u64,
     target: Target,
 ) -> Result<Deleted, StoreError>
 where
     C: StoreConnection,
     E: EntityTrait,
 {
+    let batch = ids_of(rows, limit);
     let mut purged = Deleted::default();
     loop {
         let batch = in_transaction!(db, |txn| purge_batch(&txn, &batch, target)).await?;
@@ -215,8 +206,11 @@ async fn purge_batch<E: EntityTrait>(
                 delete_where(txn, "competitor_market_odds", "snapshot_id", &ids).await?;
             deleted.rows = delete_where(txn, "competitor_odds_snapshots", "id", &ids).await?;
         }
-        Target::Table(table) => {
-            deleted.rows = delete_where(txn, table, "id", &ids).await?;
+        Target::Events => {
+            deleted.rows = delete_where(txn, "competitor_events", "id", &ids).await?;
+        }
+        Target::Tournaments => {
+            deleted.rows = delete_where(txn, "competitor_tournaments", "id", &ids).await?;
         }
     }
     Ok(Some(deleted))

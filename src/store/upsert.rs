@@ -135,29 +135,7 @@ pub async fn upsert_tournaments<C>(
 where
     C: StoreConnection,
 {
-    use competitor_tournament::Column;
-    let now = clock::now();
-    let rows = prepare(
-        tournaments,
-        |t| (t.source, t.external_id.as_str()),
-        |t| t.active_model(now),
-        competitor_tournament::ActiveModel::validate,
-    )?;
-    let on_conflict = OnConflict::columns([Column::Source, Column::ExternalId])
-        .update_columns([
-            Column::SportId,
-            Column::Name,
-            Column::CountryRaw,
-            Column::CountryIso,
-            Column::SportradarId,
-            Column::DeletedAt,
-        ])
-        .to_owned();
-    let ids = upsert_rows(db, &rows, on_conflict, |row| {
-        ((row.source, row.external_id), row.id)
-    })
-    .await?;
-    in_input_order(tournaments, ids, |t| (t.source, t.external_id.clone()))
+    upsert(db, tournaments).await
 }
 
 /// Inserts new events, updates the mutable fields of existing ones, revives
@@ -174,96 +152,144 @@ pub async fn upsert_events<C>(db: &C, events: &[EventUpsert]) -> Result<Vec<i32>
 where
     C: StoreConnection,
 {
-    use competitor_event::Column;
-    let now = clock::now();
-    let rows = prepare(
-        events,
-        |e| (e.source, e.external_id.as_str()),
-        |e| e.active_model(now),
-        competitor_event::ActiveModel::validate,
-    )?;
-    let on_conflict = OnConflict::columns([Column::Source, Column::ExternalId])
-        .update_columns([
-            Column::TournamentId,
-            Column::Name,
-            Column::HomeTeam,
-            Column::AwayTeam,
-            Column::Kickoff,
-            Column::SportradarId,
-            Column::UpdatedAt,
-            Column::DeletedAt,
-        ])
-        .to_owned();
-    let ids = upsert_rows(db, &rows, on_conflict, |row| {
-        ((row.source, row.external_id), row.id)
-    })
-    .await?;
-    in_input_order(events, ids, |e| (e.source, e.external_id.clone()))
+    upsert(db, events).await
 }
 
-/// The id of each of `rows`, in input order, from the ids the upsert returned by key.
-fn in_input_order<T>(
-    rows: &[T],
-    mut ids: HashMap<Key, i32>,
-    key: impl Fn(&T) -> Key,
-) -> Result<Vec<i32>, StoreError> {
-    rows.iter()
-        .map(|row| {
-            ids.remove(&key(row)).ok_or_else(|| {
-                StoreError::Db(DbErr::RecordNotFound(
-                    "an upserted row came back without its key".to_owned(),
-                ))
-            })
-        })
-        .collect()
+/// A row of a palimpsest, upserted by its natural key `(source, external_id)`.
+trait PalimpsestRow {
+    /// The row as written.
+    type ActiveModel: ActiveModelTrait<Entity = Self::Entity> + Clone + Send + Sync;
+    /// Its table.
+    type Entity: EntityTrait;
+
+    /// Its natural key.
+    fn key(&self) -> (CompetitorSource, &str);
+    /// The row to write, `now` its creation (and update) time.
+    fn active_model(&self, now: DateTime<Utc>) -> Self::ActiveModel;
+    /// The entity crate's write rules for it.
+    fn validate(model: &Self::ActiveModel) -> Result<(), ValidationError>;
+    /// The columns of the natural key, `source` and `external_id`.
+    fn key_columns() -> [<Self::Entity as EntityTrait>::Column; 2];
+    /// The columns an existing row takes from the palimpsest.
+    fn updated() -> Vec<<Self::Entity as EntityTrait>::Column>;
+    /// The natural key and id of a row written.
+    fn written(model: <Self::Entity as EntityTrait>::Model) -> (Key, i32);
 }
+
+/// The [`PalimpsestRow`] of `$row`, written to the table of the entity module `$table`;
+/// an existing row takes the columns `$updated` from the palimpsest.
+macro_rules! palimpsest_row {
+    ($row:ty, $table:ident, [$($updated:ident),+ $(,)?]) => {
+        impl PalimpsestRow for $row {
+            type ActiveModel = $table::ActiveModel;
+            type Entity = $table::Entity;
+
+            fn key(&self) -> (CompetitorSource, &str) {
+                (self.source, &self.external_id)
+            }
+
+            fn active_model(&self, now: DateTime<Utc>) -> Self::ActiveModel {
+                <$row>::active_model(self, now)
+            }
+
+            fn validate(model: &Self::ActiveModel) -> Result<(), ValidationError> {
+                model.validate()
+            }
+
+            fn key_columns() -> [$table::Column; 2] {
+                [$table::Column::Source, $table::Column::ExternalId]
+            }
+
+            fn updated() -> Vec<$table::Column> {
+                vec![$($table::Column::$updated),+]
+            }
+
+            fn written(model: $table::Model) -> (Key, i32) {
+                ((model.source, model.external_id), model.id)
+            }
+        }
+    };
+}
+
+palimpsest_row!(
+    TournamentUpsert,
+    competitor_tournament,
+    [
+        SportId,
+        Name,
+        CountryRaw,
+        CountryIso,
+        SportradarId,
+        DeletedAt
+    ]
+);
+palimpsest_row!(
+    EventUpsert,
+    competitor_event,
+    [
+        TournamentId,
+        Name,
+        HomeTeam,
+        AwayTeam,
+        Kickoff,
+        SportradarId,
+        UpdatedAt,
+        DeletedAt
+    ]
+);
 
 /// The natural key of competitor tournaments and events.
 type Key = (CompetitorSource, String);
 
-/// Writes `rows` with `on_conflict` in statements sized under the bind-parameter limit,
-/// all in one transaction, retried whole on contention; returns `key` of every row
-/// written.
-async fn upsert_rows<C, A>(
-    db: &C,
-    rows: &[A],
-    on_conflict: OnConflict,
-    key: impl Fn(<A::Entity as EntityTrait>::Model) -> (Key, i32),
-) -> Result<HashMap<Key, i32>, StoreError>
+/// Validates `rows`, writes them in key order in statements sized under the
+/// bind-parameter limit, all in one transaction retried whole on contention, and returns
+/// their ids in input order.
+async fn upsert<C, R>(db: &C, rows: &[R]) -> Result<Vec<i32>, StoreError>
 where
     C: StoreConnection,
-    A: ActiveModelTrait + Clone + Send + Sync,
-    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    R: PalimpsestRow,
+    <R::Entity as EntityTrait>::Model: IntoActiveModel<R::ActiveModel>,
 {
-    let columns = <A::Entity as EntityTrait>::Column::iter().count();
+    let models = in_key_order(rows)?;
+    let on_conflict = OnConflict::columns(R::key_columns())
+        .update_columns(R::updated())
+        .to_owned();
+    let columns = <R::Entity as EntityTrait>::Column::iter().count();
     let chunk = rows_per_statement(db.get_database_backend(), columns);
-    in_transaction!(db, |txn| async {
-        let mut ids = HashMap::with_capacity(rows.len());
-        for rows in rows.chunks(chunk) {
-            let written = A::Entity::insert_many(rows.to_vec())
+    let mut ids = in_transaction!(db, |txn| async {
+        let mut ids = HashMap::with_capacity(models.len());
+        for models in models.chunks(chunk) {
+            let written = R::Entity::insert_many(models.to_vec())
                 .on_conflict(on_conflict.clone())
                 .exec_with_returning(&txn)
                 .await?;
-            ids.extend(written.into_iter().map(&key));
+            ids.extend(written.into_iter().map(R::written));
         }
         Ok::<_, StoreError>(ids)
     })
-    .await
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let (source, external_id) = row.key();
+            ids.remove(&(source, external_id.to_owned()))
+                .ok_or_else(|| {
+                    StoreError::Db(DbErr::RecordNotFound(
+                        "an upserted row came back without its key".to_owned(),
+                    ))
+                })
+        })
+        .collect()
 }
 
-/// Validates every row, refuses duplicate keys, and returns the ActiveModels in lock
+/// Validates every row, refuses duplicate keys, and returns the rows to write in lock
 /// order: `source`, then `external_id`, compared byte-wise as PostgreSQL's `COLLATE "C"`
-/// does (see [`super::lock_order`]).
-fn prepare<'a, T, M>(
-    rows: &'a [T],
-    key: impl Fn(&'a T) -> (CompetitorSource, &'a str),
-    active_model: impl Fn(&T) -> M,
-    validate: impl Fn(&M) -> Result<(), ValidationError>,
-) -> Result<Vec<M>, StoreError> {
+/// does (see [`competitor_event::Entity::update_in_key_order`]).
+fn in_key_order<R: PalimpsestRow>(rows: &[R]) -> Result<Vec<R::ActiveModel>, StoreError> {
+    let now = clock::now();
     let mut seen: HashMap<(CompetitorSource, &str), usize> = HashMap::with_capacity(rows.len());
     let mut keyed = Vec::with_capacity(rows.len());
     for (index, row) in rows.iter().enumerate() {
-        let (source, external_id) = key(row);
+        let (source, external_id) = row.key();
         if let Some(first) = seen.insert((source, external_id), index) {
             return Err(StoreError::DuplicateInBatch {
                 key: "(source, external_id)",
@@ -272,8 +298,8 @@ fn prepare<'a, T, M>(
                 second: index,
             });
         }
-        let model = active_model(row);
-        validate(&model).map_err(|error| StoreError::InvalidRow { index, error })?;
+        let model = row.active_model(now);
+        R::validate(&model).map_err(|error| StoreError::InvalidRow { index, error })?;
         keyed.push(((source.as_str(), external_id), model));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));

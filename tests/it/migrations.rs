@@ -274,7 +274,7 @@ async fn current_odds_are_never_dropped_with_rows(db: &DatabaseConnection) {
         panic!("expected DbErr::Migration, got {err:?}")
     };
     assert!(
-        message.contains("`competitor_market_odds_current`: it holds 2 rows"),
+        message.contains("the current odds: `competitor_market_odds_current` holds 2 rows;"),
         "{message}"
     );
     assert_tables(db, [true, true, true]).await;

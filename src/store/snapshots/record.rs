@@ -17,10 +17,10 @@ use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
 use entity::competitor_market_odds_current as current;
-use entity::competitor_odds_snapshot;
+use entity::competitor_odds_snapshot as snapshot;
 use entity::outcome::Outcomes;
-use sea_orm::sea_query::{Iden, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
 
 use super::{
     CurrentMarket, NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list,
@@ -472,13 +472,7 @@ async fn confirm(
         };
         Some((id, state.confirmed?))
     });
-    set_time(
-        txn,
-        competitor_odds_snapshot::Entity,
-        competitor_odds_snapshot::Column::LastConfirmedAt,
-        confirmed,
-    )
-    .await
+    set_time(txn, snapshot::Column::LastConfirmedAt, confirmed).await
 }
 
 /// Sets `unavailable_at` on stored markets that only went missing.
@@ -491,21 +485,14 @@ async fn mark_unavailable(
         .flat_map(|state| state.markets.values())
         .filter(|market| market.marked && market.written.is_none())
         .filter_map(|market| Some((market.id?, market.unavailable_at?)));
-    set_time(
-        txn,
-        current::Entity,
-        current::Column::UnavailableAt,
-        missing,
-    )
-    .await
+    set_time(txn, current::Column::UnavailableAt, missing).await
 }
 
-/// Sets `column` of the rows of `table` to a time per row id: one statement per distinct
+/// Sets `column` of its table's rows to a time per row id: one statement per distinct
 /// time (a round's captures share one), ids in ascending order.
 async fn set_time(
     txn: &DatabaseTransaction,
-    table: impl Iden + Copy + 'static,
-    column: impl Iden + Copy + 'static,
+    column: impl ColumnTrait,
     rows: impl Iterator<Item = (i64, DateTime<Utc>)>,
 ) -> Result<(), StoreError> {
     let mut by_time: HashMap<DateTime<Utc>, Vec<i64>> = HashMap::new();
@@ -516,7 +503,7 @@ async fn set_time(
     for (at, mut ids) in by_time {
         ids.sort_unstable();
         let update = Query::update()
-            .table(table)
+            .table(column.entity_name())
             .value(column, at)
             .and_where(is_in_ids(backend, "id", &ids))
             .to_owned();
