@@ -11,34 +11,42 @@ use crate::both;
 use crate::fixtures::*;
 use sea_orm::DatabaseConnection;
 
-/// Inserting `model` fails naming `table.field`, `validate()` gives the typed error, and
-/// the table's row count is unchanged.
+/// Inserting `row` fails with a message that starts with `table.field`, `validate()`
+/// gives the typed error naming the same `table.field` and a rule `rule` matches, and the
+/// table's row count is unchanged.
 macro_rules! assert_refused {
-    ($db:expr, $entity:ty, $model:expr, $table:literal, $field:literal, $rule:pat) => {{
-        let model = $model;
-        let before = <$entity>::find().count($db).await.unwrap();
-        match model.validate() {
+    ($db:expr, $row:expr, $table_field:expr, $rule:pat) => {{
+        let row = $row;
+        let table_field: &str = $table_field;
+        let before = rows_of(&row, $db).await;
+        match row.validate() {
             Err(ValidationError {
-                table: $table,
-                field: $field,
+                table,
+                field,
                 rule: $rule,
-            }) => {}
-            other => panic!("validate() of {}.{}: {other:?}", $table, $field),
+            }) if format!("{table}.{field}") == table_field => {}
+            other => panic!("validate() of {table_field}: {other:?}"),
         }
-        let err = model.insert($db).await.expect_err("before_save refuses");
+        let err = row
+            .clone()
+            .insert($db)
+            .await
+            .expect_err("before_save refuses");
         let DbErr::Custom(message) = &err else {
             panic!("expected DbErr::Custom, got {err:?}")
         };
-        assert!(
-            message.starts_with(concat!($table, ".", $field, " ")),
-            "{message}"
-        );
-        assert_eq!(
-            <$entity>::find().count($db).await.unwrap(),
-            before,
-            "nothing written"
-        );
+        assert!(message.starts_with(&format!("{table_field} ")), "{message}");
+        assert_eq!(rows_of(&row, $db).await, before, "nothing written");
     }};
+}
+
+/// How many rows the table `row` is written to holds.
+async fn rows_of<A>(_row: &A, db: &DatabaseConnection) -> u64
+where
+    A: ActiveModelTrait,
+    <A::Entity as EntityTrait>::Model: Sync,
+{
+    A::Entity::find().count(db).await.unwrap()
 }
 
 async fn setup(db: &DatabaseConnection) -> (i32, competitor_tournament::Model) {
@@ -50,122 +58,76 @@ async fn setup(db: &DatabaseConnection) -> (i32, competitor_tournament::Model) {
 
 async fn a_string_longer_than_its_column_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
-    let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
-    model.name = Set("x".repeat(256));
+    let mut row = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
+    row.name = Set("x".repeat(256));
     assert_refused!(
         db,
-        CompetitorTournament,
-        model,
-        "competitor_tournaments",
-        "name",
+        row,
+        "competitor_tournaments.name",
         Rule::TooLong { max: 255, len: 256 }
     );
-    let mut model = event_model(&tournament, "e-1", "1");
-    model.home_team = Set("é".repeat(256));
+    // Characters, not bytes: 256 two-byte characters are too long, 255 fit a varchar(255).
+    let home_team_of = |characters: usize| {
+        let mut row = event_model(&tournament, "e-1", "1");
+        row.home_team = Set("é".repeat(characters));
+        row
+    };
     assert_refused!(
         db,
-        CompetitorEvent,
-        model,
-        "competitor_events",
-        "home_team",
+        home_team_of(256),
+        "competitor_events.home_team",
         Rule::TooLong { max: 255, len: 256 }
     );
-    // Characters, not bytes: 255 two-byte characters fit a varchar(255).
-    let mut model = event_model(&tournament, "e-1", "1");
-    model.home_team = Set("é".repeat(255));
-    model.insert(db).await.expect("255 characters fit");
+    let row = home_team_of(255);
+    row.insert(db).await.expect("255 characters fit");
 }
 both!(a_string_longer_than_its_column_is_refused);
 
 async fn an_empty_name_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
-    let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
-    model.name = Set("  ".to_owned());
-    assert_refused!(
-        db,
-        CompetitorTournament,
-        model,
-        "competitor_tournaments",
-        "name",
-        Rule::Empty
-    );
-    let mut model = event_model(&tournament, "e-1", "1");
-    model.name = Set(String::new());
-    assert_refused!(
-        db,
-        CompetitorEvent,
-        model,
-        "competitor_events",
-        "name",
-        Rule::Empty
-    );
+    let mut row = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
+    row.name = Set("  ".to_owned());
+    assert_refused!(db, row, "competitor_tournaments.name", Rule::Empty);
+    let mut row = event_model(&tournament, "e-1", "1");
+    row.name = Set(String::new());
+    assert_refused!(db, row, "competitor_events.name", Rule::Empty);
 }
 both!(an_empty_name_is_refused);
 
 async fn an_empty_external_id_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
-    let model = tournament_model(sport_id, CompetitorSource::Bet9ja, "");
-    assert_refused!(
-        db,
-        CompetitorTournament,
-        model,
-        "competitor_tournaments",
-        "external_id",
-        Rule::Empty
-    );
-    let model = event_model(&tournament, "", "1");
-    assert_refused!(
-        db,
-        CompetitorEvent,
-        model,
-        "competitor_events",
-        "external_id",
-        Rule::Empty
-    );
+    let row = tournament_model(sport_id, CompetitorSource::Bet9ja, "");
+    assert_refused!(db, row, "competitor_tournaments.external_id", Rule::Empty);
+    let row = event_model(&tournament, "", "1");
+    assert_refused!(db, row, "competitor_events.external_id", Rule::Empty);
 }
 both!(an_empty_external_id_is_refused);
 
 async fn an_empty_sportradar_id_is_refused(db: &DatabaseConnection) {
     let (sport_id, tournament) = setup(db).await;
-    let model = event_model(&tournament, "e-1", "");
-    assert_refused!(
-        db,
-        CompetitorEvent,
-        model,
-        "competitor_events",
-        "sportradar_id",
-        Rule::Empty
-    );
-    let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
-    model.sportradar_id = Set(Some(String::new()));
-    assert_refused!(
-        db,
-        CompetitorTournament,
-        model,
-        "competitor_tournaments",
-        "sportradar_id",
-        Rule::Empty
-    );
+    let row = event_model(&tournament, "e-1", "");
+    assert_refused!(db, row, "competitor_events.sportradar_id", Rule::Empty);
+    let mut row = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
+    row.sportradar_id = Set(Some(String::new()));
+    assert_refused!(db, row, "competitor_tournaments.sportradar_id", Rule::Empty);
 }
 both!(an_empty_sportradar_id_is_refused);
 
 async fn a_country_iso_must_be_three_ascii_capitals(db: &DatabaseConnection) {
     let (sport_id, _) = setup(db).await;
     for bad in ["en", "eng", "ENGL", "EN1", "ÉNG"] {
-        let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
-        model.country_iso = Set(Some(bad.to_owned()));
+        let mut row = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
+        row.country_iso = Set(Some(bad.to_owned()));
         assert_refused!(
             db,
-            CompetitorTournament,
-            model,
-            "competitor_tournaments",
-            "country_iso",
+            row,
+            "competitor_tournaments.country_iso",
             Rule::NotCountryIso(_)
         );
     }
-    let mut model = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
-    model.country_iso = Set(None);
-    model.insert(db).await.expect("no country is fine");
+    let mut row = tournament_model(sport_id, CompetitorSource::Bet9ja, "t-2");
+    row.country_iso = Set(None);
+    row.insert(db).await.expect("no country is fine");
 }
 both!(a_country_iso_must_be_three_ascii_capitals);
 
@@ -177,51 +139,28 @@ async fn snapshot_id(db: &DatabaseConnection, tournament: &competitor_tournament
 async fn a_non_finite_line_or_handicap_is_refused(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
-    let model = market_model(snapshot, "5000", Some(f64::NAN), one_x_two(1.9, 3.0, 4.0));
-    assert_refused!(
-        db,
-        CompetitorMarketOdds,
-        model,
-        "competitor_market_odds",
-        "line",
-        Rule::NotFinite(_)
-    );
-    let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
-    model.handicap_home = Set(Some(f64::INFINITY));
-    assert_refused!(
-        db,
-        CompetitorMarketOdds,
-        model,
-        "competitor_market_odds",
-        "handicap_home",
-        Rule::NotFinite(_)
-    );
-    let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
-    model.handicap_away = Set(Some(f64::NEG_INFINITY));
-    assert_refused!(
-        db,
-        CompetitorMarketOdds,
-        model,
-        "competitor_market_odds",
-        "handicap_away",
-        Rule::NotFinite(_)
-    );
+    let nan_line = market_model(snapshot, "5000", Some(f64::NAN), one_x_two(1.9, 3.0, 4.0));
+    let handicap = || market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
+    let mut infinite_home = handicap();
+    infinite_home.handicap_home = Set(Some(f64::INFINITY));
+    let mut infinite_away = handicap();
+    infinite_away.handicap_away = Set(Some(f64::NEG_INFINITY));
+    for (row, table_field) in [
+        (nan_line, "competitor_market_odds.line"),
+        (infinite_home, "competitor_market_odds.handicap_home"),
+        (infinite_away, "competitor_market_odds.handicap_away"),
+    ] {
+        assert_refused!(db, row, table_field, Rule::NotFinite(_));
+    }
 }
 both!(a_non_finite_line_or_handicap_is_refused);
 
 async fn an_empty_handicap_type_is_refused(db: &DatabaseConnection) {
     let (_, tournament) = setup(db).await;
     let snapshot = snapshot_id(db, &tournament).await;
-    let mut model = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
-    model.handicap_type = Set(Some(String::new()));
-    assert_refused!(
-        db,
-        CompetitorMarketOdds,
-        model,
-        "competitor_market_odds",
-        "handicap_type",
-        Rule::Empty
-    );
+    let mut row = market_model(snapshot, "3744", None, one_x_two(1.9, 3.0, 4.0));
+    row.handicap_type = Set(Some(String::new()));
+    assert_refused!(db, row, "competitor_market_odds.handicap_type", Rule::Empty);
 }
 both!(an_empty_handicap_type_is_refused);
 
@@ -230,13 +169,11 @@ async fn odds_must_be_finite_and_at_least_one(db: &DatabaseConnection) {
     let snapshot = snapshot_id(db, &tournament).await;
     for odds in [0.95, f64::NAN, f64::INFINITY, -2.0] {
         let outcomes = Outcomes(vec![Outcome::new("1", 1.5), Outcome::new("2", odds)]);
-        let model = market_model(snapshot, "3743", None, outcomes);
+        let row = market_model(snapshot, "3743", None, outcomes);
         assert_refused!(
             db,
-            CompetitorMarketOdds,
-            model,
-            "competitor_market_odds",
-            "outcomes",
+            row,
+            "competitor_market_odds.outcomes",
             Rule::InvalidOdds { index: 1, .. }
         );
     }
