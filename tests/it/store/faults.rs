@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use competitor_db::store;
+use chrono::{DateTime, Utc};
+use competitor_db::store::{self, NewSnapshot};
 use competitor_db::testing;
 use entity::CompetitorSource;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
@@ -57,30 +58,46 @@ async fn terminate_waiting(db: &DatabaseConnection, statement: &str) {
     panic!("no backend waited in {statement:?}");
 }
 
-async fn a_backend_killed_during_copy_writes_nothing(db: &DatabaseConnection) {
-    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 50).await;
-    let batch: Vec<_> = events
-        .iter()
-        .map(|&e| testing::snapshot(e, 5, at(0)))
-        .collect();
-    let holder = hold_event(db, events[49]).await;
-    let pool = db.clone();
-    let write = tokio::spawn(async move { store::write_snapshots(&pool, &batch).await });
-    terminate_waiting(db, "COPY competitor_odds_snapshots").await;
+/// Runs `write` on a clone of the pool while competitor event `held` is locked, kills its
+/// backend once it waits in `statement`, releases the lock, and checks that the write
+/// failed with a database error.
+async fn kill_mid_write<W, F, T>(db: &DatabaseConnection, held: i32, statement: &str, write: W)
+where
+    W: FnOnce(DatabaseConnection) -> F,
+    F: Future<Output = Result<T, store::StoreError>> + Send + 'static,
+    T: std::fmt::Debug + Send + 'static,
+{
+    let holder = hold_event(db, held).await;
+    let write = tokio::spawn(write(db.clone()));
+    terminate_waiting(db, statement).await;
     let err = write
         .await
         .expect("task")
         .expect_err("the backend was killed");
     holder.rollback().await.expect("release");
     assert!(matches!(err, store::StoreError::Db(_)), "{err:?}");
+}
+
+/// Five markets of each of `events`, captured `at`.
+fn captures(events: &[i32], at: DateTime<Utc>) -> Vec<NewSnapshot> {
+    events
+        .iter()
+        .map(|&e| testing::snapshot(e, 5, at))
+        .collect()
+}
+
+async fn a_backend_killed_during_copy_writes_nothing(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 50).await;
+    let batch = captures(&events, at(0));
+    let statement = "COPY competitor_odds_snapshots";
+    kill_mid_write(db, events[49], statement, |pool| async move {
+        store::write_snapshots(&pool, &batch).await
+    })
+    .await;
     assert_eq!(count(db, "competitor_odds_snapshots").await, 0);
     assert_eq!(count(db, "competitor_market_odds").await, 0);
 
-    let next = events
-        .iter()
-        .map(|&e| testing::snapshot(e, 5, at(5)))
-        .collect::<Vec<_>>();
-    let ids = store::write_snapshots(db, &next)
+    let ids = store::write_snapshots(db, &captures(&events, at(5)))
         .await
         .expect("the pool serves the next call");
     assert_eq!(ids.len(), 50);
@@ -90,36 +107,22 @@ postgres!(a_backend_killed_during_copy_writes_nothing);
 
 async fn a_backend_killed_during_the_unnest_insert_writes_nothing(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 50).await;
-    let batch: Vec<_> = events
-        .iter()
-        .map(|&e| testing::snapshot(e, 5, at(0)))
-        .collect();
-    let holder = hold_event(db, events[49]).await;
-    let pool = db.clone();
-    let write = tokio::spawn(async move {
+    let batch = captures(&events, at(0));
+    let statement = "INSERT INTO competitor_odds_snapshots";
+    kill_mid_write(db, events[49], statement, |pool| async move {
         let txn = pool.begin().await?;
         store::write_snapshots(&txn, &batch).await?;
         txn.commit().await?;
-        Ok::<_, store::StoreError>(())
-    });
-    terminate_waiting(db, "INSERT INTO competitor_odds_snapshots").await;
-    let err = write
-        .await
-        .expect("task")
-        .expect_err("the backend was killed");
-    holder.rollback().await.expect("release");
-    assert!(matches!(err, store::StoreError::Db(_)), "{err:?}");
+        Ok(())
+    })
+    .await;
     assert_eq!(count(db, "competitor_odds_snapshots").await, 0);
 
     let txn = db
         .begin()
         .await
         .expect("the pool serves the next transaction");
-    let next: Vec<_> = events
-        .iter()
-        .map(|&e| testing::snapshot(e, 5, at(5)))
-        .collect();
-    store::write_snapshots(&txn, &next)
+    store::write_snapshots(&txn, &captures(&events, at(5)))
         .await
         .expect("the next call");
     txn.commit().await.expect("commit");
@@ -139,16 +142,11 @@ async fn a_backend_killed_during_an_upsert_writes_nothing(db: &DatabaseConnectio
         })
         .collect();
     batch.push(sample_event(CompetitorSource::Sportybet, tournament, 0));
-    let holder = hold_event(db, events[0]).await;
-    let pool = db.clone();
-    let upsert = tokio::spawn(async move { store::upsert_events(&pool, &batch).await });
-    terminate_waiting(db, "INSERT INTO \"competitor_events\"").await;
-    let err = upsert
-        .await
-        .expect("task")
-        .expect_err("the backend was killed");
-    holder.rollback().await.expect("release");
-    assert!(matches!(err, store::StoreError::Db(_)), "{err:?}");
+    let statement = "INSERT INTO \"competitor_events\"";
+    kill_mid_write(db, events[0], statement, |pool| async move {
+        store::upsert_events(&pool, &batch).await
+    })
+    .await;
     assert_eq!(count(db, "competitor_events").await, 1, "nothing written");
 
     let ids = store::upsert_events(
