@@ -134,12 +134,12 @@ fn time_zone_warnings(output: &Output) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn up_warns_in_one_line_when_the_database_time_zone_is_not_utc() {
-    let database = TestDatabase::create("time_zone_warning").await;
+/// Sets the database's TimeZone to `zone`, then runs `migration up` and returns its output
+/// once it succeeded.
+async fn up_in_time_zone(database: &TestDatabase, zone: &str) -> Output {
     database
         .admin(&format!(
-            "ALTER DATABASE \"{}\" SET timezone = 'Europe/Rome'",
+            "ALTER DATABASE \"{}\" SET timezone = '{zone}'",
             database.name
         ))
         .await;
@@ -147,7 +147,13 @@ async fn up_warns_in_one_line_when_the_database_time_zone_is_not_utc() {
         .wait_with_output()
         .expect("output");
     assert_success(&output);
-    let warnings = time_zone_warnings(&output);
+    output
+}
+
+#[tokio::test]
+async fn up_warns_in_one_line_when_the_database_time_zone_is_not_utc() {
+    let database = TestDatabase::create("time_zone_warning").await;
+    let warnings = time_zone_warnings(&up_in_time_zone(&database, "Europe/Rome").await);
     assert_eq!(warnings.len(), 1, "{warnings:#?}");
     assert!(
         warnings[0].starts_with("warning: ") && warnings[0].contains("Europe/Rome"),
@@ -155,16 +161,7 @@ async fn up_warns_in_one_line_when_the_database_time_zone_is_not_utc() {
         warnings[0]
     );
 
-    database
-        .admin(&format!(
-            "ALTER DATABASE \"{}\" SET timezone = 'UTC'",
-            database.name
-        ))
-        .await;
-    let output = start(&database.url(), &["up"])
-        .wait_with_output()
-        .expect("output");
-    assert_success(&output);
-    assert_eq!(time_zone_warnings(&output), Vec::<String>::new());
+    let warnings = time_zone_warnings(&up_in_time_zone(&database, "UTC").await);
+    assert_eq!(warnings, Vec::<String>::new());
     database.pass().await;
 }
