@@ -5,40 +5,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use migration::{MIGRATION_LOCK_KEY, Migrator, MigratorTrait};
-use sea_orm::sqlx::postgres::{PgConnection, PgPoolOptions};
-use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+use sea_orm::sqlx::pool::PoolOptions;
+use sea_orm::sqlx::postgres::PgConnection;
 use sea_orm::sqlx::{self, Connection};
 use sea_orm::{
-    DatabaseConnection, DbErr, SqlxPostgresConnector, SqlxSqliteConnector, TransactionTrait,
+    DatabaseConnection, DbBackend, DbErr, SqlxPostgresConnector, SqlxSqliteConnector,
+    TransactionTrait,
 };
 use tokio::sync::Barrier;
 
 use crate::schema::assert_reference_catalog;
-use crate::sql::{count, execute, query_all};
+use crate::sql::{count, execute, lines};
 use crate::{both, postgres, sqlite};
 
 /// Another replica of the service: its own pool on `db`'s database.
 async fn replica(db: &DatabaseConnection, connections: u32) -> DatabaseConnection {
     match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => {
-            let options = db.get_sqlite_connection_pool().connect_options();
-            let pool = SqlitePoolOptions::new()
-                .max_connections(connections)
-                .connect_with((*options).clone())
-                .await
-                .expect("a second pool on the SQLite file");
-            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
-        }
-        _ => {
-            let options = db.get_postgres_connection_pool().connect_options();
-            let pool = PgPoolOptions::new()
-                .max_connections(connections)
-                .connect_with((*options).clone())
-                .await
-                .expect("a second pool on the test database");
-            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-        }
+        DbBackend::Sqlite => SqlxSqliteConnector::from_sqlx_sqlite_pool(
+            second_pool(db.get_sqlite_connection_pool(), connections).await,
+        ),
+        _ => SqlxPostgresConnector::from_sqlx_postgres_pool(
+            second_pool(db.get_postgres_connection_pool(), connections).await,
+        ),
     }
+}
+
+/// A pool of `connections` on the database `pool` connects to.
+async fn second_pool<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    connections: u32,
+) -> sqlx::Pool<DB> {
+    PoolOptions::<DB>::new()
+        .max_connections(connections)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .expect("a second pool on the test database")
 }
 
 /// Runs `competitor_db::migrate` on two replicas released at the same instant.
@@ -64,19 +65,13 @@ async fn migrate_twice_at_once(db: &DatabaseConnection) -> [Result<(), DbErr>; 2
 
 /// Every migration recorded exactly once.
 async fn assert_each_migration_recorded_once(db: &DatabaseConnection) {
-    let recorded: Vec<String> = query_all(
+    let recorded = lines(
         db,
-        "SELECT version FROM seaql_migrations ORDER BY version",
-        vec![],
+        "SELECT version AS line FROM seaql_migrations ORDER BY version",
     )
-    .await
-    .iter()
-    .map(|row| row.try_get::<String>("", "version").expect("version"))
-    .collect();
-    let expected: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|migration| migration.name().to_owned())
-        .collect();
+    .await;
+    let migrations = Migrator::migrations();
+    let expected: Vec<&str> = migrations.iter().map(|m| m.name()).collect();
     assert_eq!(recorded, expected);
 }
 
