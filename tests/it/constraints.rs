@@ -4,10 +4,10 @@
 //! the scrape run, RESTRICT for the sport).
 
 use chrono::Utc;
-use sea_orm::{DbBackend, DbErr, SqlErr};
+use sea_orm::{DbBackend, DbErr, ExecResult, SqlErr};
 
 use crate::both;
-use crate::sql::{count, execute, insert_id, scalar};
+use crate::sql::{count, count_where, execute, insert_id, scalar};
 use sea_orm::DatabaseConnection;
 
 /// One row in every table, linked the way the store links them.
@@ -85,12 +85,7 @@ async fn insert_tournament(
         vec![source.into(), sport.into(), "Premier League".into(), external_id.into()],
     )
     .await?;
-    Ok(scalar(
-        db,
-        "SELECT id AS n FROM competitor_tournaments WHERE source = $1 AND external_id = $2",
-        vec![source.into(), external_id.into()],
-    )
-    .await)
+    Ok(competitor_row_id(db, "competitor_tournaments", source, external_id).await)
 }
 
 async fn insert_event(
@@ -118,12 +113,18 @@ async fn insert_event(
         ],
     )
     .await?;
-    Ok(scalar(
-        db,
-        "SELECT id AS n FROM competitor_events WHERE source = $1 AND external_id = $2",
-        vec![source.into(), external_id.into()],
-    )
-    .await)
+    Ok(competitor_row_id(db, "competitor_events", source, external_id).await)
+}
+
+/// The id of the row of competitor table `table` under `(source, external_id)`.
+async fn competitor_row_id(
+    db: &DatabaseConnection,
+    table: &str,
+    source: &str,
+    external_id: &str,
+) -> i64 {
+    let sql = format!("SELECT id AS n FROM {table} WHERE source = $1 AND external_id = $2");
+    scalar(db, &sql, vec![source.into(), external_id.into()]).await
 }
 
 async fn insert_snapshot(
@@ -161,6 +162,12 @@ async fn insert_market(db: &DatabaseConnection, snapshot: i64) -> Result<(), DbE
     .map(|_| ())
 }
 
+/// Deletes row `id` of `table`.
+async fn delete_row(db: &DatabaseConnection, table: &str, id: i64) -> Result<ExecResult, DbErr> {
+    let sql = format!("DELETE FROM {table} WHERE id = $1");
+    execute(db, &sql, vec![id.into()]).await
+}
+
 fn assert_fk_violation(result: Result<impl std::fmt::Debug, DbErr>) {
     let err = result.expect_err("the database accepted a dangling foreign key");
     // SQLite reports an ON DELETE RESTRICT refusal with the extended code of a trigger
@@ -174,22 +181,28 @@ fn assert_fk_violation(result: Result<impl std::fmt::Debug, DbErr>) {
     );
 }
 
+/// The insert was refused by the CHECK constraint `constraint`.
+fn assert_check_violation(result: Result<i64, DbErr>, constraint: &str) {
+    let err = result.expect_err("the database accepted an unknown source");
+    assert!(err.to_string().contains(constraint), "{err}");
+}
+
+/// The insert was refused for a duplicate key; returns the error.
+fn assert_unique_violation(result: Result<i64, DbErr>) -> DbErr {
+    let err = result.expect_err("the database accepted a duplicate key");
+    assert!(
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
+        "{err}"
+    );
+    err
+}
+
 async fn unknown_source_violates_the_check(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    let err = insert_tournament(db, graph.sport, "betking", "bk-1")
-        .await
-        .expect_err("CHECK");
-    assert!(
-        err.to_string().contains("ck_competitor_tournaments_source"),
-        "{err}"
-    );
-    let err = insert_event(db, graph.tournament, None, "SportyBet", "sb-2")
-        .await
-        .expect_err("CHECK");
-    assert!(
-        err.to_string().contains("ck_competitor_events_source"),
-        "{err}"
-    );
+    let tournament = insert_tournament(db, graph.sport, "betking", "bk-1").await;
+    assert_check_violation(tournament, "ck_competitor_tournaments_source");
+    let event = insert_event(db, graph.tournament, None, "SportyBet", "sb-2").await;
+    assert_check_violation(event, "ck_competitor_events_source");
     assert_eq!(count(db, "competitor_tournaments").await, 1);
     assert_eq!(count(db, "competitor_events").await, 1);
 }
@@ -197,20 +210,9 @@ both!(unknown_source_violates_the_check);
 
 async fn source_and_external_id_are_unique(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    let err = insert_tournament(db, graph.sport, "sportybet", "sb-17")
-        .await
-        .expect_err("duplicate");
-    assert!(
-        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-        "{err}"
-    );
-    let err = insert_event(db, graph.tournament, None, "sportybet", "sb-1001")
-        .await
-        .expect_err("duplicate");
-    assert!(
-        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))),
-        "{err}"
-    );
+    assert_unique_violation(insert_tournament(db, graph.sport, "sportybet", "sb-17").await);
+    let event = insert_event(db, graph.tournament, None, "sportybet", "sb-1001").await;
+    let err = assert_unique_violation(event);
     if db.get_database_backend() == DbBackend::Postgres {
         assert!(
             err.to_string()
@@ -241,13 +243,9 @@ both!(dangling_foreign_keys_are_rejected);
 
 async fn deleting_a_tournament_cascades_to_its_odds(db: &DatabaseConnection) {
     let graph = seed_graph(db).await;
-    execute(
-        db,
-        "DELETE FROM competitor_tournaments WHERE id = $1",
-        vec![graph.tournament.into()],
-    )
-    .await
-    .expect("delete");
+    delete_row(db, "competitor_tournaments", graph.tournament)
+        .await
+        .expect("delete");
     for table in [
         "competitor_events",
         "competitor_odds_snapshots",
@@ -265,35 +263,25 @@ async fn deleting_a_tournament_cascades_to_its_odds(db: &DatabaseConnection) {
 both!(deleting_a_tournament_cascades_to_its_odds);
 
 async fn deleting_a_betpawa_event_or_scrape_run_sets_null(db: &DatabaseConnection) {
-    let graph = seed_graph(db).await;
-    execute(
-        db,
-        "DELETE FROM events WHERE id = $1",
-        vec![graph.event.into()],
-    )
-    .await
-    .expect("delete event");
-    execute(
-        db,
-        "DELETE FROM scrape_runs WHERE id = $1",
-        vec![graph.scrape_run.into()],
-    )
-    .await
-    .expect("delete run");
-    let unlinked = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_events WHERE id = $1 AND betpawa_event_id IS NULL",
-        vec![graph.competitor_event.into()],
-    )
-    .await;
-    assert_eq!(unlinked, 1);
-    let orphaned = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_odds_snapshots WHERE id = $1 AND scrape_run_id IS NULL",
-        vec![graph.snapshot.into()],
-    )
-    .await;
-    assert_eq!(orphaned, 1);
+    let Graph {
+        event,
+        scrape_run,
+        competitor_event,
+        snapshot,
+        ..
+    } = seed_graph(db).await;
+    delete_row(db, "events", event).await.expect("delete event");
+    delete_row(db, "scrape_runs", scrape_run)
+        .await
+        .expect("delete run");
+    for (table, id, column) in [
+        ("competitor_events", competitor_event, "betpawa_event_id"),
+        ("competitor_odds_snapshots", snapshot, "scrape_run_id"),
+    ] {
+        let condition = format!("id = $1 AND {column} IS NULL");
+        let set_null = count_where(db, table, &condition, vec![id.into()]).await;
+        assert_eq!(set_null, 1, "{table}.{column} set to NULL");
+    }
     assert_eq!(
         count(db, "competitor_market_odds").await,
         1,
@@ -311,14 +299,7 @@ async fn deleting_a_sport_in_use_is_refused(db: &DatabaseConnection) {
     execute(db, "DELETE FROM tournaments", vec![])
         .await
         .expect("delete tournaments");
-    assert_fk_violation(
-        execute(
-            db,
-            "DELETE FROM sports WHERE id = $1",
-            vec![graph.sport.into()],
-        )
-        .await,
-    );
+    assert_fk_violation(delete_row(db, "sports", graph.sport).await);
     assert_eq!(count(db, "sports").await, 1);
     assert_eq!(count(db, "competitor_tournaments").await, 1);
 }

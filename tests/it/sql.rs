@@ -27,30 +27,39 @@ pub async fn query_all(
 
 /// The `id` of the row an `INSERT .. RETURNING id` wrote.
 pub async fn insert_id(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64 {
-    let row = db
-        .query_one_raw(statement(db, sql, values))
-        .await
-        .expect(sql)
-        .expect("RETURNING id gave a row");
-    row.try_get::<i64>("", "id")
-        .or_else(|_| row.try_get::<i32>("", "id").map(i64::from))
-        .expect("id")
+    integer(db, sql, values, "id").await
 }
 
 /// The single integer a query returns, as column `n`.
 pub async fn scalar(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64 {
+    integer(db, sql, values, "n").await
+}
+
+/// Column `column` of the one row `sql` returns: an `integer` or a `bigint`, as i64.
+async fn integer(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>, column: &str) -> i64 {
     let row = db
         .query_one_raw(statement(db, sql, values))
         .await
         .expect(sql)
-        .expect("one row");
-    row.try_get::<i64>("", "n")
-        .or_else(|_| row.try_get::<i32>("", "n").map(i64::from))
-        .expect("n")
+        .unwrap_or_else(|| panic!("no row from {sql}"));
+    row.try_get::<i64>("", column)
+        .or_else(|_| row.try_get::<i32>("", column).map(i64::from))
+        .expect(column)
 }
 
 pub async fn count(db: &impl ConnectionTrait, table: &str) -> i64 {
     scalar(db, &format!("SELECT COUNT(*) AS n FROM {table}"), vec![]).await
+}
+
+/// The rows of `table` that meet `condition`, SQL with `$n` placeholders for `values`.
+pub async fn count_where(
+    db: &impl ConnectionTrait,
+    table: &str,
+    condition: &str,
+    values: Vec<Value>,
+) -> i64 {
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
+    scalar(db, &sql, values).await
 }
 
 /// The `line` column of every row `sql` returns.

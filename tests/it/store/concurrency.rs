@@ -17,7 +17,7 @@ use sea_orm::{DatabaseConnection, SqlxPostgresConnector};
 use super::{at, sportradar_id};
 use crate::fixtures::{betpawa_event, kickoff, sport};
 use crate::postgres;
-use crate::sql::{count, scalar};
+use crate::sql::{count, count_where, scalar};
 
 const ITERATIONS: usize = 8;
 
@@ -43,6 +43,17 @@ async fn deadlocks(db: &DatabaseConnection) -> i64 {
     scalar(
         db,
         "SELECT deadlocks AS n FROM pg_stat_database WHERE datname = current_database()",
+        vec![],
+    )
+    .await
+}
+
+/// Competitor events linked to a Betpawa event.
+async fn linked_events(db: &DatabaseConnection) -> i64 {
+    count_where(
+        db,
+        "competitor_events",
+        "betpawa_event_id IS NOT NULL",
         vec![],
     )
     .await
@@ -153,12 +164,7 @@ async fn two_competitors_cycles_side_by_side_neither_fail_nor_deadlock(db: &Data
     );
     let last = ITERATIONS - 1;
     let deleted = (0..EVENTS).filter(|&i| missing(i, last)).count();
-    let soft_deleted = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_events WHERE deleted_at IS NOT NULL",
-        vec![],
-    )
-    .await;
+    let soft_deleted = count_where(db, "competitor_events", "deleted_at IS NOT NULL", vec![]).await;
     assert_eq!(soft_deleted, 2 * deleted as i64);
     // The last iteration is odd: every fifth event it upserted points at no Betpawa
     // event; of the rest (and of the events it left out, as the iteration before left
@@ -168,13 +174,7 @@ async fn two_competitors_cycles_side_by_side_neither_fail_nor_deadlock(db: &Data
         .filter(|&i| i % 5 != 0 || missing(i, last))
         .count();
     assert!(linked < betpawa);
-    let linked_rows = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_events WHERE betpawa_event_id IS NOT NULL",
-        vec![],
-    )
-    .await;
-    assert_eq!(linked_rows, 2 * linked as i64);
+    assert_eq!(linked_events(db).await, 2 * linked as i64);
     stress.as_ref().clone().close().await.expect("close");
     assert_eq!(deadlocks(db).await, 0, "deadlocks the server detected");
 }
@@ -240,13 +240,7 @@ async fn eight_upserters_of_one_palimpsest_with_linking_between(db: &DatabaseCon
         .await
         .expect("settle");
     store::link_betpawa_events(&*stress).await.expect("link");
-    let linked_rows = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_events WHERE betpawa_event_id IS NOT NULL",
-        vec![],
-    )
-    .await;
-    assert_eq!(linked_rows, EVENTS as i64 / 2);
+    assert_eq!(linked_events(db).await, EVENTS as i64 / 2);
     stress.as_ref().clone().close().await.expect("close");
     assert_eq!(deadlocks(db).await, 0, "deadlocks the server detected");
 }
@@ -303,12 +297,8 @@ async fn exhausted_retries_are_a_typed_error_and_write_nothing(db: &DatabaseConn
     // The caller's transaction goes on, without a row of the store's attempts.
     assert_eq!(count(&txn, "competitor_events").await, 3);
     txn.commit().await.expect("commit");
-    let changed_names = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_events WHERE name LIKE '%(changed)'",
-        vec![],
-    )
-    .await;
+    let changed_names =
+        count_where(db, "competitor_events", "name LIKE '%(changed)'", vec![]).await;
     assert_eq!(changed_names, 0);
     assert_eq!(count(db, "competitor_events").await, 3);
 }
