@@ -6,11 +6,12 @@
 use migration::{Migrator, MigratorTrait, REFERENCE_SCHEMA};
 use sea_orm::sqlx::Executor;
 use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, SqlxPostgresConnector};
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
 
+use crate::migrations::migration_refusal;
 use crate::postgres;
 use crate::schema::{assert_competitor_catalog, catalog};
-use crate::sql::{query_all, scalar};
+use crate::sql::{count_where, query_all, scalar};
 
 /// `pg_dump --schema-only` of the service's tables (a copy of
 /// `shared/legacy/python-service-schema.sql`).
@@ -251,19 +252,14 @@ async fn assert_instants(db: &DatabaseConnection) {
             "id = 1 AND captured_at = '2026-11-26T10:01:00.5Z'",
         ),
     ] {
-        let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}");
-        assert_eq!(scalar(db, &sql, vec![]).await, 1, "{table}: {condition}");
+        let rows = count_where(db, table, condition, vec![]).await;
+        assert_eq!(rows, 1, "{table}: {condition}");
     }
 }
 
 async fn reference_schema_is_gone(db: &DatabaseConnection) -> bool {
-    scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM pg_namespace WHERE nspname = $1",
-        vec![REFERENCE_SCHEMA.into()],
-    )
-    .await
-        == 0
+    let schema = vec![REFERENCE_SCHEMA.into()];
+    count_where(db, "pg_namespace", "nspname = $1", schema).await == 0
 }
 
 /// Loads the service's database with `variant`, runs `up` from a session in Rome, and
@@ -325,16 +321,24 @@ postgres!(empty: up_adds_reference_columns_the_service_tables_lack);
 /// would add, becomes `timestamptz` holding the same instants.
 async fn up_keeps_the_service_s_own_columns_as_they_are(db: &DatabaseConnection) {
     converge_and_check(db, SERVICE_EXTRA_COLUMNS, SERVICE_EXTRA_COLUMN_LINES).await;
-    let confirmed = scalar(
-        db,
-        "SELECT COUNT(*) AS n FROM competitor_odds_snapshots \
-         WHERE id = 2 AND last_confirmed_at = '2026-11-26T10:11:00.25Z'",
-        vec![],
-    )
-    .await;
+    let instant = "id = 2 AND last_confirmed_at = '2026-11-26T10:11:00.25Z'";
+    let confirmed = count_where(db, "competitor_odds_snapshots", instant, vec![]).await;
     assert_eq!(confirmed, 1, "last_confirmed_at kept its instant");
 }
 postgres!(empty: up_keeps_the_service_s_own_columns_as_they_are);
+
+/// The competitor tables are gone and the base tables' catalog is still `base_before`:
+/// what `step` must leave.
+async fn assert_only_base_tables_left(db: &DatabaseConnection, base_before: &[String], step: &str) {
+    for table in migration::COMPETITOR_TABLES {
+        assert!(column_names(db, table).await.is_empty(), "{table} dropped");
+    }
+    assert_eq!(
+        base_catalog(db).await,
+        base_before,
+        "{step} touched a base table"
+    );
+}
 
 /// After converging, `down` and `reset` do what they do on a database the crate built:
 /// the competitor tables go, the base tables holding rows stay.
@@ -346,33 +350,17 @@ async fn down_and_reset_after_converging_act_as_on_a_crate_built_database(db: &D
     Migrator::down(db, Some(2))
         .await
         .expect("down the current odds and the competitor tables");
-    for table in migration::COMPETITOR_TABLES {
-        assert!(column_names(db, table).await.is_empty(), "{table} dropped");
-    }
-    assert_eq!(
-        base_catalog(db).await,
-        base_before,
-        "down touched a base table"
-    );
+    assert_only_base_tables_left(db, &base_before, "down").await;
 
     Migrator::up(db, None).await.expect("up creates them anew");
     assert_competitor_catalog(db, &[]).await;
 
-    let err = Migrator::reset(db)
-        .await
-        .expect_err("the base migration refuses to drop rows");
-    let DbErr::Migration(message) = &err else {
-        panic!("expected DbErr::Migration, got {err:?}")
-    };
-    assert!(message.contains("`sports` holds 2 rows"), "{message}");
-    for table in migration::COMPETITOR_TABLES {
-        assert!(column_names(db, table).await.is_empty(), "{table} dropped");
-    }
-    assert_eq!(
-        base_catalog(db).await,
-        base_before,
-        "reset touched a base table"
+    let message = migration_refusal(
+        Migrator::reset(db).await,
+        "the base migration refuses to drop rows",
     );
+    assert!(message.contains("`sports` holds 2 rows"), "{message}");
+    assert_only_base_tables_left(db, &base_before, "reset").await;
 }
 postgres!(empty: down_and_reset_after_converging_act_as_on_a_crate_built_database);
 
@@ -399,12 +387,7 @@ async fn rows_breaking_the_new_rules_stop_up_with_one_message_and_change_nothing
     let rows_before = rows_as_utc(db, &columns).await;
     let catalog_before = catalog(db).await;
 
-    let err = Migrator::up(db, None)
-        .await
-        .expect_err("up refuses to converge");
-    let DbErr::Migration(message) = &err else {
-        panic!("expected DbErr::Migration, got {err:?}")
-    };
+    let message = migration_refusal(Migrator::up(db, None).await, "up refuses to converge");
     for problem in [
         "competitor_tournaments: ck_competitor_tournaments_source would reject 2 rows",
         "competitor_events: ck_competitor_events_source would reject 1 row ",

@@ -10,6 +10,16 @@ use crate::schema::assert_reference_catalog;
 use crate::sql::{count, lines, query_all};
 use crate::{both, postgres, sqlite};
 
+/// The message of a migration run that must be refused (`expectation` says why), as
+/// `DbErr::Migration`.
+pub fn migration_refusal(run: Result<(), DbErr>, expectation: &str) -> String {
+    let err = run.expect_err(expectation);
+    let DbErr::Migration(message) = err else {
+        panic!("expected DbErr::Migration, got {err:?}")
+    };
+    message
+}
+
 async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
     sea_orm_migration::SchemaManager::new(db)
         .has_table(table)
@@ -176,12 +186,10 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
     assert_eq!(base_rows(db).await, before, "up changed base rows");
     assert_reference_catalog(db).await;
 
-    let err = Migrator::reset(db)
-        .await
-        .expect_err("the base migration refuses to drop rows");
-    let DbErr::Migration(message) = &err else {
-        panic!("expected DbErr::Migration, got {err:?}")
-    };
+    let message = migration_refusal(
+        Migrator::reset(db).await,
+        "the base migration refuses to drop rows",
+    );
     for expected in [
         "`events` holds 1 row,",
         "`tournaments` holds 1 row,",
@@ -267,12 +275,7 @@ async fn current_odds_are_never_dropped_with_rows(db: &DatabaseConnection) {
         .await
         .expect("a current market");
     }
-    let err = Migrator::down(db, Some(1))
-        .await
-        .expect_err("refuses to drop rows");
-    let DbErr::Migration(message) = &err else {
-        panic!("expected DbErr::Migration, got {err:?}")
-    };
+    let message = migration_refusal(Migrator::down(db, Some(1)).await, "refuses to drop rows");
     assert!(
         message.contains("the current odds: `competitor_market_odds_current` holds 2 rows;"),
         "{message}"
