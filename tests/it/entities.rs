@@ -524,11 +524,7 @@ async fn updated_at_moves_on_every_update(db: &DatabaseConnection) {
         assert_eq!(updated.created_at, event.created_at);
         first = updated;
     }
-    let stored = CompetitorEvent::find_by_id(event.id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_row(db, CompetitorEvent, event.id).await;
     assert_eq!(stored, first);
 }
 both!(updated_at_moves_on_every_update);

@@ -1,4 +1,5 @@
-//! Rows written through the entities' ActiveModels, for the entity and store tests.
+//! Rows written through the entities' ActiveModels, and read back, for the entity and
+//! store tests.
 
 use chrono::{DateTime, TimeZone, Utc};
 use competitor_db::testing;
@@ -7,7 +8,9 @@ use entity::{
     CompetitorSource, competitor_event, competitor_market_odds, competitor_odds_snapshot,
     competitor_tournament, event, scrape_run, sport, tournament,
 };
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, EntityTrait, PrimaryKeyTrait, QueryOrder, Select, Set,
+};
 
 pub fn kickoff(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, day, hour, 0, 0)
@@ -153,4 +156,30 @@ pub fn market_model(
         outcomes: Set(outcomes),
         ..Default::default()
     }
+}
+
+/// Row `id` of `entity`, which must be stored.
+pub async fn stored_row<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    _entity: E,
+    id: impl Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
+) -> E::Model {
+    E::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("a stored row")
+}
+
+/// The ids of the competitor events `select` finds, in id order.
+pub async fn event_ids(
+    db: &impl ConnectionTrait,
+    select: Select<competitor_event::Entity>,
+) -> Vec<i32> {
+    let events = select
+        .order_by_asc(competitor_event::Column::Id)
+        .all(db)
+        .await
+        .unwrap();
+    events.iter().map(|e| e.id).collect()
 }

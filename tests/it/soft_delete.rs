@@ -36,15 +36,16 @@ async fn palimpsest(db: &DatabaseConnection) -> Palimpsest {
 }
 
 async fn event(db: &DatabaseConnection, id: i32) -> competitor_event::Model {
-    CompetitorEvent::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap()
+    stored_row(db, CompetitorEvent, id).await
 }
 
 fn ids(events: &[competitor_event::Model]) -> Vec<i32> {
     events.iter().map(|e| e.id).collect()
+}
+
+/// The ids of each tournament's events, as a loader gave them.
+fn ids_per_tournament(loaded: &[Vec<competitor_event::Model>]) -> Vec<Vec<i32>> {
+    loaded.iter().map(|events| ids(events)).collect()
 }
 
 async fn soft_delete_and_restore_an_event(db: &DatabaseConnection) {
@@ -66,15 +67,8 @@ async fn soft_delete_and_restore_an_event(db: &DatabaseConnection) {
     assert!(deleted.updated_at >= p.events[1].updated_at);
     assert_eq!(deleted.updated_at, deleted.deleted_at.unwrap());
 
-    let active = CompetitorEvent::find_active()
-        .order_by_asc(competitor_event::Column::Id)
-        .all(db)
-        .await
-        .unwrap();
-    assert_eq!(
-        ids(&active),
-        [p.events[0].id, p.events[2].id, p.events[3].id]
-    );
+    let active = event_ids(db, CompetitorEvent::find_active()).await;
+    assert_eq!(active, [p.events[0].id, p.events[2].id, p.events[3].id]);
     assert_eq!(
         ids(&CompetitorEvent::find_deleted().all(db).await.unwrap()),
         [target]
@@ -118,11 +112,7 @@ async fn deleting_a_tournament_cascades_and_restore_brings_back_exactly_those_ev
             .await
             .unwrap()
     );
-    let tournament = CompetitorTournament::find_by_id(p.premier.id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let tournament = stored_row(db, CompetitorTournament, p.premier.id).await;
     assert!(tournament.is_deleted());
     for cascaded in [&p.events[1], &p.events[2]] {
         assert_eq!(
@@ -213,22 +203,10 @@ async fn active_events_of_a_tournament_lazily_and_eagerly(db: &DatabaseConnectio
     let active_premier = [p.events[0].id, p.events[2].id];
 
     // Lazily: a select from one tournament.
-    let lazy_all = p
-        .premier
-        .find_events()
-        .order_by_asc(competitor_event::Column::Id)
-        .all(db)
-        .await
-        .unwrap();
-    assert_eq!(ids(&lazy_all), all_premier);
-    let lazy_active = p
-        .premier
-        .find_active_events()
-        .order_by_asc(competitor_event::Column::Id)
-        .all(db)
-        .await
-        .unwrap();
-    assert_eq!(ids(&lazy_active), active_premier);
+    let lazy_all = event_ids(db, p.premier.find_events()).await;
+    assert_eq!(lazy_all, all_premier);
+    let lazy_active = event_ids(db, p.premier.find_active_events()).await;
+    assert_eq!(lazy_active, active_premier);
 
     // Eagerly with a loader: one query for all tournaments.
     let tournaments = CompetitorTournament::find()
@@ -236,20 +214,16 @@ async fn active_events_of_a_tournament_lazily_and_eagerly(db: &DatabaseConnectio
         .all(db)
         .await
         .unwrap();
-    let loaded: Vec<Vec<i32>> = load_events(&tournaments, db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| ids(e))
-        .collect();
-    assert_eq!(loaded, vec![all_premier.to_vec(), vec![p.events[3].id]]);
-    let loaded: Vec<Vec<i32>> = load_active_events(&tournaments, db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| ids(e))
-        .collect();
-    assert_eq!(loaded, vec![active_premier.to_vec(), vec![p.events[3].id]]);
+    let loaded = load_events(&tournaments, db).await.unwrap();
+    assert_eq!(
+        ids_per_tournament(&loaded),
+        vec![all_premier.to_vec(), vec![p.events[3].id]]
+    );
+    let loaded = load_active_events(&tournaments, db).await.unwrap();
+    assert_eq!(
+        ids_per_tournament(&loaded),
+        vec![active_premier.to_vec(), vec![p.events[3].id]]
+    );
 
     // Eagerly in one query, through the linked relation with the condition on its alias.
     let joined = CompetitorTournament::find()

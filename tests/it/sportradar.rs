@@ -7,11 +7,11 @@ use competitor_db::store::{self, TournamentUpsert};
 use competitor_db::{sportradar, testing};
 use entity::CompetitorSource;
 use entity::prelude::*;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
 use crate::both;
-use crate::fixtures::{betpawa_event, kickoff, sport};
+use crate::fixtures::{betpawa_event, kickoff, sport, stored_row};
 use crate::sql::insert_id;
 
 /// Every SportRadar id in `value` as (kind, id): `sportradar_id` of an object in a
@@ -121,20 +121,12 @@ async fn a_rescrape_keeps_the_python_services_sportradar_id_and_link(db: &Databa
         0,
         "the service's link stands"
     );
-    let stored = CompetitorEvent::find_by_id(ids[0])
-        .one(db)
-        .await
-        .unwrap()
-        .expect("the event");
+    let stored = stored_row(db, CompetitorEvent, ids[0]).await;
     assert_eq!(
         (stored.sportradar_id.as_str(), stored.betpawa_event_id),
         ("61300417", Some(betpawa.id))
     );
-    let tournament = CompetitorTournament::find_by_id(tournament)
-        .one(db)
-        .await
-        .unwrap()
-        .expect("the tournament");
+    let tournament = stored_row(db, CompetitorTournament, tournament).await;
     assert_eq!(tournament.sportradar_id.as_deref(), Some("17"));
 }
 both!(a_rescrape_keeps_the_python_services_sportradar_id_and_link);

@@ -9,10 +9,11 @@ use entity::CompetitorSource;
 use entity::outcome::{Outcome, Outcomes};
 use entity::prelude::*;
 use entity::validation::Rule;
-use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
 
-use super::{at, palimpsest, sample_event, stored_markets};
+use super::{at, palimpsest, sample_events, stored_markets};
 use crate::both;
+use crate::fixtures::stored_row;
 use crate::sql::count;
 
 /// How an edge input must come out: stored as `expected`, or refused naming `field`
@@ -169,11 +170,7 @@ async fn every_edge_input_comes_out_the_same_on_every_path(db: &DatabaseConnecti
             let written = write(db, in_transaction, &input).await;
             match (expected, written) {
                 (Expected::Stored(expected), Ok(ids)) => {
-                    let stored = CompetitorOddsSnapshot::find_by_id(ids[0])
-                        .one(db)
-                        .await
-                        .unwrap()
-                        .expect("stored");
+                    let stored = stored_row(db, CompetitorOddsSnapshot, ids[0]).await;
                     assert_eq!(stored.captured_at, expected.captured_at, "{path}: {case}");
                     assert_eq!(stored.raw_response, expected.raw_response, "{path}: {case}");
                     let markets = stored_markets(db, ids[0]).await;
@@ -206,9 +203,7 @@ both!(every_edge_input_comes_out_the_same_on_every_path);
 /// NUL and out-of-range times in an upsert name the row and the field.
 async fn upserts_refuse_nul_characters_and_years_out_of_range(db: &DatabaseConnection) {
     let (tournament, _) = palimpsest(db, CompetitorSource::Bet9ja, 0).await;
-    let mut events: Vec<_> = (0..3)
-        .map(|i| sample_event(CompetitorSource::Bet9ja, tournament, i))
-        .collect();
+    let mut events = sample_events(CompetitorSource::Bet9ja, tournament, 0..3);
     events[2].home_team = "Arsenal\u{0}".to_owned();
     let err = store::upsert_events(db, &events).await.expect_err("NUL");
     let StoreError::InvalidRow { index: 2, error } = &err else {

@@ -3,11 +3,11 @@
 use competitor_db::store;
 use entity::CompetitorSource;
 use entity::prelude::*;
-use sea_orm::{DatabaseConnection, EntityTrait};
+use sea_orm::DatabaseConnection;
 
 use super::{palimpsest, sportradar_id};
 use crate::both;
-use crate::fixtures::{betpawa_event, sport};
+use crate::fixtures::{betpawa_event, sport, stored_row};
 use crate::sql::execute;
 
 async fn linking_follows_sportradar_ids(db: &DatabaseConnection) {
@@ -18,14 +18,7 @@ async fn linking_follows_sportradar_ids(db: &DatabaseConnection) {
     betpawa_event(db, football.id, "99999999").await;
 
     assert_eq!(store::link_betpawa_events(db).await.unwrap(), 2);
-    let link = |id: i32| async move {
-        let event = CompetitorEvent::find_by_id(id)
-            .one(db)
-            .await
-            .unwrap()
-            .unwrap();
-        event.betpawa_event_id
-    };
+    let link = |id: i32| async move { stored_row(db, CompetitorEvent, id).await.betpawa_event_id };
     assert_eq!(link(ids[0]).await, Some(first.id));
     assert_eq!(link(ids[1]).await, Some(second.id));
     assert_eq!(

@@ -14,16 +14,19 @@ mod send;
 mod snapshots;
 mod upsert;
 
+use std::ops::Range;
+
 use chrono::{DateTime, Duration, Utc};
-use competitor_db::store::{self, NewMarket, NewSnapshot};
+use competitor_db::store::{self, NewMarket, NewSnapshot, StoreError};
 use competitor_db::testing;
 use entity::CompetitorSource;
 use entity::prelude::*;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 
-use crate::fixtures::{kickoff, sport};
+use crate::fixtures::{kickoff, sport, stored_row};
 
 /// The SportRadar id of sample event `i` (the bare number, as the Python service stores
 /// it); both competitors' event `i` share it.
@@ -43,9 +46,7 @@ pub async fn palimpsest(
         store::upsert_tournaments(db, &[testing::tournament(source, football.id, "t-1")])
             .await
             .unwrap()[0];
-    let events: Vec<_> = (0..n)
-        .map(|i| sample_event(source, tournament, i))
-        .collect();
+    let events = sample_events(source, tournament, 0..n);
     (tournament, store::upsert_events(db, &events).await.unwrap())
 }
 
@@ -58,6 +59,28 @@ pub fn sample_event(source: CompetitorSource, tournament: i32, i: usize) -> stor
         &sportradar_id(i),
         kickoff(5, 15),
     )
+}
+
+/// Sample events `indices` of `source`.
+pub fn sample_events(
+    source: CompetitorSource,
+    tournament: i32,
+    indices: Range<usize>,
+) -> Vec<store::EventUpsert> {
+    indices
+        .map(|i| sample_event(source, tournament, i))
+        .collect()
+}
+
+/// Upserts sample event `i` of `source` (again); returns its id.
+pub async fn upsert_sample_event(
+    db: &DatabaseConnection,
+    source: CompetitorSource,
+    tournament: i32,
+    i: usize,
+) -> i32 {
+    let event = sample_event(source, tournament, i);
+    store::upsert_events(db, &[event]).await.unwrap()[0]
 }
 
 /// A round of snapshots of `events`, `markets` markets each at odds `version`, captured
@@ -83,15 +106,24 @@ pub fn at(minutes: i64) -> DateTime<Utc> {
     kickoff(1, 8) + Duration::minutes(minutes)
 }
 
+/// `err` is the store's foreign key refusal; on PostgreSQL it names `constraint`.
+pub fn assert_foreign_key_refusal(db: &DatabaseConnection, err: &StoreError, constraint: &str) {
+    let StoreError::ForeignKeyViolation {
+        constraint: named, ..
+    } = err
+    else {
+        panic!("{err:?}")
+    };
+    if db.get_database_backend() == DbBackend::Postgres {
+        assert_eq!(named.as_deref(), Some(constraint));
+    }
+}
+
 /// Every snapshot of `ids` stored as written, markets in order.
 pub async fn assert_stored(db: &impl ConnectionTrait, written: &[NewSnapshot], ids: &[i64]) {
     assert_eq!(ids.len(), written.len());
     for (new, id) in written.iter().zip(ids) {
-        let snapshot = CompetitorOddsSnapshot::find_by_id(*id)
-            .one(db)
-            .await
-            .unwrap()
-            .expect("snapshot");
+        let snapshot = stored_row(db, CompetitorOddsSnapshot, *id).await;
         assert_eq!(
             snapshot.competitor_event_id, new.competitor_event_id,
             "ids in input order"

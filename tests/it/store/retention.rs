@@ -3,12 +3,12 @@
 use chrono::{Duration, Utc};
 use competitor_db::store;
 use entity::prelude::*;
-use entity::{CompetitorSource, competitor_event, competitor_tournament};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use entity::{CompetitorSource, competitor_tournament};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 
 use super::{at, palimpsest, round};
 use crate::both;
-use crate::fixtures::sport;
+use crate::fixtures::{event_ids, sport};
 use crate::sql::{count, execute};
 
 async fn purging_old_snapshots_cascades_to_markets_in_batches(db: &DatabaseConnection) {
@@ -101,14 +101,7 @@ async fn purging_deleted_rows_keeps_whatever_is_newer_or_active(db: &DatabaseCon
         ),
         (1, 1, 1, 3)
     );
-    let left: Vec<i32> = CompetitorEvent::find()
-        .order_by_asc(competitor_event::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let left = event_ids(db, CompetitorEvent::find()).await;
     assert_eq!(left, [events[1], events[2]]);
     assert!(
         CompetitorTournament::find_by_id(other.id)

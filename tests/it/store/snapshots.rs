@@ -3,10 +3,11 @@
 use competitor_db::store::{self, StoreError};
 use entity::CompetitorSource;
 use entity::prelude::*;
-use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbBackend, TransactionTrait};
 
-use super::{assert_stored, at, palimpsest, round};
+use super::{assert_foreign_key_refusal, assert_stored, at, palimpsest, round};
 use crate::both;
+use crate::fixtures::stored_row;
 use crate::sql::count;
 
 async fn write_snapshots_returns_ids_in_order_with_every_market(db: &DatabaseConnection) {
@@ -43,11 +44,7 @@ async fn write_snapshots_joins_the_callers_transaction(db: &DatabaseConnection) 
     let ids = store::write_snapshots(&txn, &batch).await.unwrap();
     txn.commit().await.unwrap();
     assert_stored(db, &batch, &ids).await;
-    let first = CompetitorOddsSnapshot::find_by_id(ids[0])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let first = stored_row(db, CompetitorOddsSnapshot, ids[0]).await;
     assert_eq!(first.scrape_run_id, Some(run.id));
 }
 both!(write_snapshots_joins_the_callers_transaction);
@@ -94,15 +91,11 @@ async fn a_snapshot_of_an_unknown_event_writes_nothing(db: &DatabaseConnection) 
             store::write_snapshots(db, &batch).await
         };
         let err = result.expect_err("unknown event");
-        let StoreError::ForeignKeyViolation { constraint, .. } = &err else {
-            panic!("{err:?}")
-        };
-        if db.get_database_backend() == DbBackend::Postgres {
-            assert_eq!(
-                constraint.as_deref(),
-                Some("fk_competitor_odds_snapshots_competitor_event_id_competitor_eve")
-            );
-        }
+        assert_foreign_key_refusal(
+            db,
+            &err,
+            "fk_competitor_odds_snapshots_competitor_event_id_competitor_eve",
+        );
         assert_eq!(count(db, "competitor_odds_snapshots").await, 0);
         assert_eq!(count(db, "competitor_market_odds").await, 0);
     }

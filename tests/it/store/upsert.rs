@@ -2,13 +2,15 @@
 
 use competitor_db::store::{self, StoreError};
 use competitor_db::testing;
+use entity::CompetitorSource;
 use entity::prelude::*;
-use entity::{CompetitorSource, competitor_event};
-use sea_orm::{DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryOrder};
+use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
-use super::{palimpsest, sample_event};
+use super::{
+    assert_foreign_key_refusal, palimpsest, sample_event, sample_events, upsert_sample_event,
+};
 use crate::both;
-use crate::fixtures::{betpawa_event, kickoff, sport};
+use crate::fixtures::{betpawa_event, event_ids, kickoff, sport, stored_row};
 use crate::sql::count;
 
 async fn upserting_tournaments_inserts_updates_and_revives(db: &DatabaseConnection) {
@@ -44,17 +46,9 @@ async fn upserting_tournaments_inserts_updates_and_revives(db: &DatabaseConnecti
     let second = store::upsert_tournaments(db, &changed).await.unwrap();
     assert_eq!(second[0], first[0], "same row, same id");
     assert_eq!(second[1], first[1], "revived with its id");
-    let t1 = CompetitorTournament::find_by_id(first[0])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let t1 = stored_row(db, CompetitorTournament, first[0]).await;
     assert_eq!((t1.name.as_str(), t1.country_iso), ("Premier League", None));
-    let t2 = CompetitorTournament::find_by_id(first[1])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let t2 = stored_row(db, CompetitorTournament, first[1]).await;
     assert!(!t2.is_deleted(), "revived");
     assert_eq!(CompetitorTournament::find().count(db).await.unwrap(), 3);
 }
@@ -62,11 +56,7 @@ both!(upserting_tournaments_inserts_updates_and_revives);
 
 async fn upserting_events_inserts_updates_revives_and_moves_updated_at(db: &DatabaseConnection) {
     let (tournament, ids) = palimpsest(db, CompetitorSource::Bet9ja, 3).await;
-    let before = CompetitorEvent::find_by_id(ids[1])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let before = stored_row(db, CompetitorEvent, ids[1]).await;
     assert!(
         CompetitorEvent::soft_delete_by_id(db, ids[1])
             .await
@@ -78,11 +68,7 @@ async fn upserting_events_inserts_updates_revives_and_moves_updated_at(db: &Data
     revived.kickoff = kickoff(6, 18);
     let again = store::upsert_events(db, &[revived]).await.unwrap();
     assert_eq!(again, [ids[1]]);
-    let after = CompetitorEvent::find_by_id(ids[1])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let after = stored_row(db, CompetitorEvent, ids[1]).await;
     assert!(!after.is_deleted());
     assert_eq!(after.kickoff, kickoff(6, 18));
     assert!(after.updated_at > before.updated_at);
@@ -96,26 +82,15 @@ async fn an_upsert_keeps_the_betpawa_link(db: &DatabaseConnection) {
     let football = sport(db, "football").await;
     let betpawa = betpawa_event(db, football.id, &super::sportradar_id(0)).await;
     assert_eq!(store::link_betpawa_events(db).await.unwrap(), 1);
-    store::upsert_events(
-        db,
-        &[sample_event(CompetitorSource::Sportybet, tournament, 0)],
-    )
-    .await
-    .unwrap();
-    let event = CompetitorEvent::find_by_id(ids[0])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    upsert_sample_event(db, CompetitorSource::Sportybet, tournament, 0).await;
+    let event = stored_row(db, CompetitorEvent, ids[0]).await;
     assert_eq!(event.betpawa_event_id, Some(betpawa.id));
 }
 both!(an_upsert_keeps_the_betpawa_link);
 
 async fn upserts_of_any_size_stay_under_the_bind_limit(db: &DatabaseConnection) {
     let (tournament, _) = palimpsest(db, CompetitorSource::Sportybet, 0).await;
-    let events: Vec<_> = (0..20_000)
-        .map(|i| sample_event(CompetitorSource::Sportybet, tournament, i))
-        .collect();
+    let events = sample_events(CompetitorSource::Sportybet, tournament, 0..20_000);
     let ids = store::upsert_events(db, &events).await.unwrap();
     assert_eq!(ids.len(), 20_000);
     assert_eq!(count(db, "competitor_events").await, 20_000);
@@ -127,9 +102,7 @@ both!(upserts_of_any_size_stay_under_the_bind_limit);
 
 async fn a_bad_row_rejects_the_whole_batch(db: &DatabaseConnection) {
     let (tournament, _) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
-    let mut batch: Vec<_> = (10..15)
-        .map(|i| sample_event(CompetitorSource::Sportybet, tournament, i))
-        .collect();
+    let mut batch = sample_events(CompetitorSource::Sportybet, tournament, 10..15);
     batch[3].sportradar_id = String::new();
     let err = store::upsert_events(db, &batch)
         .await
@@ -167,15 +140,11 @@ async fn a_bad_row_rejects_the_whole_batch(db: &DatabaseConnection) {
     let err = store::upsert_events(db, &batch)
         .await
         .expect_err("unknown tournament");
-    let StoreError::ForeignKeyViolation { constraint, .. } = &err else {
-        panic!("{err:?}")
-    };
-    if db.get_database_backend() == DbBackend::Postgres {
-        assert_eq!(
-            constraint.as_deref(),
-            Some("fk_competitor_events_tournament_id_competitor_tournaments")
-        );
-    }
+    assert_foreign_key_refusal(
+        db,
+        &err,
+        "fk_competitor_events_tournament_id_competitor_tournaments",
+    );
     assert_eq!(count(db, "competitor_events").await, 2, "nothing written");
 }
 both!(a_bad_row_rejects_the_whole_batch);
@@ -200,11 +169,7 @@ async fn one_external_id_under_both_competitors_is_two_rows(db: &DatabaseConnect
     bet9ja.name = "Bet9ja's name".to_owned();
     let ids = store::upsert_events(db, &[sporty, bet9ja]).await.unwrap();
     assert_ne!(ids[0], ids[1]);
-    let stored = CompetitorEvent::find_by_id(ids[1])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = stored_row(db, CompetitorEvent, ids[1]).await;
     assert_eq!(
         (stored.source, stored.name.as_str()),
         (CompetitorSource::Bet9ja, "Bet9ja's name")
@@ -215,9 +180,7 @@ both!(one_external_id_under_both_competitors_is_two_rows);
 
 async fn concurrent_upserts_of_one_palimpsest_neither_fail_nor_duplicate(db: &DatabaseConnection) {
     let (tournament, _) = palimpsest(db, CompetitorSource::Bet9ja, 0).await;
-    let events: Vec<_> = (0..500)
-        .map(|i| sample_event(CompetitorSource::Bet9ja, tournament, i))
-        .collect();
+    let events = sample_events(CompetitorSource::Bet9ja, tournament, 0..500);
     let (a, b) = tokio::join!(
         store::upsert_events(db, &events),
         store::upsert_events(db, &events)
@@ -236,12 +199,7 @@ async fn soft_delete_missing_touches_only_that_sources_active_events(db: &Databa
             .await
             .unwrap()
     );
-    let earlier = CompetitorEvent::find_by_id(sporty[3])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap()
-        .deleted_at;
+    let earlier = stored_row(db, CompetitorEvent, sporty[3]).await.deleted_at;
 
     let seen = vec![
         "sportybet-e-0".to_owned(),
@@ -254,44 +212,20 @@ async fn soft_delete_missing_touches_only_that_sources_active_events(db: &Databa
             .unwrap(),
         1
     );
-    let deleted: Vec<i32> = CompetitorEvent::find_deleted()
-        .order_by_asc(competitor_event::Column::Id)
-        .all(db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.id)
-        .collect();
+    let deleted = event_ids(db, CompetitorEvent::find_deleted()).await;
     assert_eq!(deleted, [sporty[1], sporty[3]]);
-    let kept = CompetitorEvent::find_by_id(sporty[3])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    let kept = stored_row(db, CompetitorEvent, sporty[3]).await;
     assert_eq!(
         kept.deleted_at, earlier,
         "an already deleted event is not touched"
     );
     for id in bet9ja {
-        let event = CompetitorEvent::find_by_id(id)
-            .one(db)
-            .await
-            .unwrap()
-            .unwrap();
+        let event = stored_row(db, CompetitorEvent, id).await;
         assert!(!event.is_deleted());
     }
 
-    store::upsert_events(
-        db,
-        &[sample_event(CompetitorSource::Sportybet, tournament, 1)],
-    )
-    .await
-    .unwrap();
-    let revived = CompetitorEvent::find_by_id(sporty[1])
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap();
+    upsert_sample_event(db, CompetitorSource::Sportybet, tournament, 1).await;
+    let revived = stored_row(db, CompetitorEvent, sporty[1]).await;
     assert!(!revived.is_deleted());
 
     let err = store::soft_delete_missing(db, CompetitorSource::Sportybet, &[])
