@@ -326,13 +326,19 @@ fn remove_sqlite_files(path: &std::path::Path) {
     }
 }
 
-/// Declares tests of one kind; see [`both!`](crate::both).
+/// Declares tests on `$backends`, on migrated databases or, after `empty:`, on empty
+/// ones; see [`both!`](crate::both).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! db_tests {
-    ($setup:ident, $backends:tt; $($name:ident),+ $(,)?) => {
+    ($backends:tt; empty: $($name:ident),+ $(,)?) => {
         $(
-            $crate::db_test!($setup, $backends, $name);
+            $crate::db_test!(empty, $backends, $name);
+        )+
+    };
+    ($backends:tt; $($name:ident),+ $(,)?) => {
+        $(
+            $crate::db_test!(migrated, $backends, $name);
         )+
     };
 }
@@ -365,32 +371,25 @@ macro_rules! db_test {
 /// the migrations themselves.
 #[macro_export]
 macro_rules! both {
-    (empty: $($name:ident),+ $(,)?) => {
-        $crate::db_tests!(empty, [Postgres => postgres, Sqlite => sqlite]; $($name),+);
-    };
-    ($($name:ident),+ $(,)?) => {
-        $crate::db_tests!(migrated, [Postgres => postgres, Sqlite => sqlite]; $($name),+);
+    ($($tests:tt)+) => {
+        $crate::db_tests!([Postgres => postgres, Sqlite => sqlite]; $($tests)+);
     };
 }
 
-/// `postgres!(name, ..)`: as [`both!`](crate::both), on PostgreSQL only.
+/// `postgres!(name, ..)`, `postgres!(empty: name, ..)`: as [`both!`](crate::both), on
+/// PostgreSQL only.
 #[macro_export]
 macro_rules! postgres {
-    (empty: $($name:ident),+ $(,)?) => {
-        $crate::db_tests!(empty, [Postgres => postgres]; $($name),+);
-    };
-    ($($name:ident),+ $(,)?) => {
-        $crate::db_tests!(migrated, [Postgres => postgres]; $($name),+);
+    ($($tests:tt)+) => {
+        $crate::db_tests!([Postgres => postgres]; $($tests)+);
     };
 }
 
-/// `sqlite!(name, ..)`: as [`both!`](crate::both), on SQLite only.
+/// `sqlite!(name, ..)`, `sqlite!(empty: name, ..)`: as [`both!`](crate::both), on SQLite
+/// only.
 #[macro_export]
 macro_rules! sqlite {
-    (empty: $($name:ident),+ $(,)?) => {
-        $crate::db_tests!(empty, [Sqlite => sqlite]; $($name),+);
-    };
-    ($($name:ident),+ $(,)?) => {
-        $crate::db_tests!(migrated, [Sqlite => sqlite]; $($name),+);
+    ($($tests:tt)+) => {
+        $crate::db_tests!([Sqlite => sqlite]; $($tests)+);
     };
 }
