@@ -18,6 +18,11 @@ fn market(event: i32, k: usize, version: u32) -> NewMarket {
     testing::market(event, k, version)
 }
 
+/// Markets `0..n` of the sample palimpsest at odds `version`.
+fn sample_markets(event: i32, n: usize, version: u32) -> Vec<NewMarket> {
+    (0..n).map(|k| market(event, k, version)).collect()
+}
+
 fn capture(event: i32, markets: Vec<NewMarket>, minutes: i64) -> NewSnapshot {
     NewSnapshot {
         competitor_event_id: event,
@@ -26,6 +31,18 @@ fn capture(event: i32, markets: Vec<NewMarket>, minutes: i64) -> NewSnapshot {
         raw_response: None,
         markets,
     }
+}
+
+/// Records one capture of `event`'s `markets`, taken `minutes` after the first.
+async fn record(
+    db: &DatabaseConnection,
+    event: i32,
+    markets: Vec<NewMarket>,
+    minutes: i64,
+) -> RecordedOdds {
+    store::record_odds(db, &[capture(event, markets, minutes)])
+        .await
+        .unwrap()
 }
 
 /// The current rows of `event`, by id.
@@ -45,8 +62,7 @@ async fn new_changed_unchanged_vanished_and_returning_markets(db: &DatabaseConne
     let e = events[0];
 
     // The first capture: every market is new.
-    let first = capture(e, (0..4).map(|k| market(e, k, 0)).collect(), 0);
-    let recorded = store::record_odds(db, &[first]).await.unwrap();
+    let recorded = record(db, e, sample_markets(e, 4, 0), 0).await;
     assert_eq!(
         recorded,
         RecordedOdds {
@@ -59,17 +75,9 @@ async fn new_changed_unchanged_vanished_and_returning_markets(db: &DatabaseConne
     assert_eq!(count(db, "competitor_market_odds").await, 4);
 
     // Market 1 changes, 3 vanishes, 4 is new, 0 and 2 stay as they were.
-    let second = capture(
-        e,
-        vec![
-            market(e, 0, 0),
-            market(e, 1, 1),
-            market(e, 2, 0),
-            market(e, 4, 0),
-        ],
-        5,
-    );
-    let recorded = store::record_odds(db, &[second]).await.unwrap();
+    let after_change = |k: usize| market(e, k, u32::from(k == 1));
+    let second = [0, 1, 2, 4].map(after_change).to_vec();
+    let recorded = record(db, e, second, 5).await;
     assert_eq!(
         recorded,
         RecordedOdds {
@@ -118,18 +126,8 @@ async fn new_changed_unchanged_vanished_and_returning_markets(db: &DatabaseConne
     );
 
     // Market 3 comes back with its old odds: a change all the same.
-    let third = capture(
-        e,
-        vec![
-            market(e, 0, 0),
-            market(e, 1, 1),
-            market(e, 2, 0),
-            market(e, 3, 0),
-            market(e, 4, 0),
-        ],
-        10,
-    );
-    let recorded = store::record_odds(db, &[third]).await.unwrap();
+    let third = (0..5).map(after_change).collect();
+    let recorded = record(db, e, third, 10).await;
     assert_eq!(
         recorded,
         RecordedOdds {
@@ -149,11 +147,10 @@ both!(new_changed_unchanged_vanished_and_returning_markets);
 
 async fn a_capture_without_changes_only_confirms(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 2).await;
-    let markets = |e: i32| (0..6).map(|k| market(e, k, 0)).collect::<Vec<_>>();
     let round = |minutes| {
         events
             .iter()
-            .map(|&e| capture(e, markets(e), minutes))
+            .map(|&e| capture(e, sample_markets(e, 6, 0), minutes))
             .collect::<Vec<_>>()
     };
     store::record_odds(db, &round(0)).await.unwrap();
@@ -214,25 +211,19 @@ async fn nulls_in_lines_and_handicaps_are_one_key(db: &DatabaseConnection) {
             keyed(Some(0.0), Some(("asian", 0.0, 0.0)), o),
         ]
     };
-    store::record_odds(db, &[capture(e, markets(1.5), 0)])
-        .await
-        .unwrap();
+    record(db, e, markets(1.5), 0).await;
     assert_eq!(current(db, e).await.len(), 5);
     // The same keys again, one with -0.0 for 0.0: nothing new, nothing changed.
     let mut again = markets(1.5);
     again[4].handicap_home = Some(-0.0);
-    let recorded = store::record_odds(db, &[capture(e, again, 5)])
-        .await
-        .unwrap();
+    let recorded = record(db, e, again, 5).await;
     assert_eq!(
         (recorded.markets_unchanged, recorded.markets_written),
         (5, 0)
     );
     assert_eq!(current(db, e).await.len(), 5, "NULLs compared equal");
     // New odds for every key: five updates, still five rows.
-    let recorded = store::record_odds(db, &[capture(e, markets(1.6), 10)])
-        .await
-        .unwrap();
+    let recorded = record(db, e, markets(1.6), 10).await;
     assert_eq!(recorded.markets_written, 5);
     let rows = current(db, e).await;
     assert_eq!(rows.len(), 5);
@@ -263,21 +254,15 @@ both!(nulls_in_lines_and_handicaps_are_one_key);
 async fn stale_captures_leave_the_current_odds_alone(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 1).await;
     let e = events[0];
-    let markets = |v| (0..3).map(|k| market(e, k, v)).collect::<Vec<_>>();
-    store::record_odds(db, &[capture(e, markets(0), 10)])
-        .await
-        .unwrap();
-    store::record_odds(db, &[capture(e, markets(1), 20)])
-        .await
-        .unwrap();
+    let markets = |v| sample_markets(e, 3, v);
+    record(db, e, markets(0), 10).await;
+    record(db, e, markets(1), 20).await;
     let before = current(db, e).await;
     let rows = count(db, "competitor_market_odds").await;
 
     // A late capture from 15 and the 20 one again: both older than or as old as the state.
     for (v, minutes) in [(2, 15), (1, 20), (3, 20)] {
-        let recorded = store::record_odds(db, &[capture(e, markets(v), minutes)])
-            .await
-            .unwrap();
+        let recorded = record(db, e, markets(v), minutes).await;
         assert_eq!(
             recorded,
             RecordedOdds {
@@ -311,7 +296,7 @@ async fn a_second_competitor_is_kept_apart(db: &DatabaseConnection) {
     let round = |events: &[i32], v, minutes| {
         events
             .iter()
-            .map(|&e| capture(e, (0..5).map(|k| market(e, k, v)).collect(), minutes))
+            .map(|&e| capture(e, sample_markets(e, 5, v), minutes))
             .collect::<Vec<_>>()
     };
     store::record_odds(db, &round(&sporty, 0, 0)).await.unwrap();
@@ -341,7 +326,7 @@ async fn a_failure_mid_batch_writes_nothing_in_either_table(db: &DatabaseConnect
     let round = |v, minutes| {
         events
             .iter()
-            .map(|&e| capture(e, (0..4).map(|k| market(e, k, v)).collect(), minutes))
+            .map(|&e| capture(e, sample_markets(e, 4, v), minutes))
             .collect::<Vec<_>>()
     };
     store::record_odds(db, &round(0, 0)).await.unwrap();
@@ -413,9 +398,8 @@ async fn concurrent_calls_leave_the_newest_capture(db: &DatabaseConnection) {
         for round in 0..ROUNDS {
             let db = db.clone();
             tasks.push(tokio::spawn(async move {
-                let markets = (0..10).map(|k| market(e, k, round)).collect();
                 let minutes = i64::from(round) * 5 + task as i64 % 2;
-                store::record_odds(&db, &[capture(e, markets, minutes)]).await
+                store::record_odds(&db, &[capture(e, sample_markets(e, 10, round), minutes)]).await
             }));
         }
     }
@@ -445,10 +429,8 @@ both!(concurrent_calls_leave_the_newest_capture);
 async fn outcomes_formatted_by_another_client_compare_as_values(db: &DatabaseConnection) {
     let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 1).await;
     let e = events[0];
-    let markets: Vec<NewMarket> = (0..3).map(|k| market(e, k, 0)).collect();
-    store::record_odds(db, &[capture(e, markets.clone(), 0)])
-        .await
-        .unwrap();
+    let markets = sample_markets(e, 3, 0);
+    record(db, e, markets.clone(), 0).await;
     let rows = current(db, e).await;
     for row in &rows {
         let reformatted: Vec<String> = row
@@ -482,9 +464,7 @@ async fn outcomes_formatted_by_another_client_compare_as_values(db: &DatabaseCon
         .await
         .unwrap();
     }
-    let recorded = store::record_odds(db, &[capture(e, markets.clone(), 5)])
-        .await
-        .unwrap();
+    let recorded = record(db, e, markets.clone(), 5).await;
     assert_eq!(
         (recorded.markets_unchanged, recorded.events_confirmed),
         (3, 1)
@@ -492,9 +472,7 @@ async fn outcomes_formatted_by_another_client_compare_as_values(db: &DatabaseCon
 
     let mut renamed = markets;
     renamed[2].betpawa_market_name = "Over/Under (goals)".to_owned();
-    let recorded = store::record_odds(db, &[capture(e, renamed, 10)])
-        .await
-        .unwrap();
+    let recorded = record(db, e, renamed, 10).await;
     assert_eq!(
         (recorded.markets_unchanged, recorded.markets_written),
         (2, 1)
