@@ -436,33 +436,22 @@ impl Constraint {
     /// Counts the rows of `schema`'s table this constraint would reject.
     fn rejected_rows_sql(&self, schema: &str) -> String {
         let table = qualify(schema, &self.table);
-        let all_set = self
-            .columns
-            .iter()
-            .map(|column| format!("{} IS NOT NULL", ident(column)))
-            .collect::<Vec<_>>()
-            .join(" AND ");
+        let all_set = all(&self.columns, |column| {
+            format!("{} IS NOT NULL", ident(column))
+        });
         match self.kind.as_str() {
             "c" => format!(
                 "SELECT count(*) AS n FROM {table} WHERE NOT ({})",
                 self.check_expression()
             ),
             "f" => {
-                let matches = self
-                    .columns
-                    .iter()
-                    .zip(&self.referenced_columns)
-                    .map(|(column, referenced)| {
-                        format!("parent.{} = child.{}", ident(referenced), ident(column))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
-                let child_set = self
-                    .columns
-                    .iter()
-                    .map(|column| format!("child.{} IS NOT NULL", ident(column)))
-                    .collect::<Vec<_>>()
-                    .join(" AND ");
+                let pairs: Vec<_> = self.columns.iter().zip(&self.referenced_columns).collect();
+                let matches = all(&pairs, |(column, referenced)| {
+                    format!("parent.{} = child.{}", ident(referenced), ident(column))
+                });
+                let child_set = all(&self.columns, |column| {
+                    format!("child.{} IS NOT NULL", ident(column))
+                });
                 format!(
                     "SELECT count(*) AS n FROM {table} AS child WHERE {child_set} AND NOT EXISTS \
                      (SELECT 1 FROM {} AS parent WHERE {matches})",
@@ -841,6 +830,15 @@ fn action(code: &str) -> &'static str {
 /// A quoted identifier.
 fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `condition` of every item, joined with `AND`.
+fn all<T>(items: &[T], condition: impl Fn(&T) -> String) -> String {
+    items
+        .iter()
+        .map(condition)
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 fn idents(names: &[String]) -> String {
