@@ -12,7 +12,9 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbErr, RuntimeErr, StatementBuilder};
+use sea_orm::{
+    ConnectionTrait, DbErr, RuntimeErr, SqliteTransactionMode, StatementBuilder, TransactionOptions,
+};
 
 use super::connection::StoreConnection;
 use super::error::StoreError;
@@ -45,13 +47,22 @@ where
     }
 }
 
+/// How the store begins its transactions: on SQLite as a writer from the start (`BEGIN
+/// IMMEDIATE`), so concurrent writers wait in SQLite's busy handler instead of failing at
+/// once when a read lock cannot become a write lock; PostgreSQL takes no notice.
+pub(crate) const WRITE: TransactionOptions = TransactionOptions {
+    isolation_level: None,
+    access_mode: None,
+    sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+};
+
 /// `body` (an expression over the transaction `txn`, a future of `Result<_, StoreError>`)
 /// in a transaction of its own on `db` (a savepoint inside the caller's), committed when
 /// it succeeds and retried whole when it is refused for contention.
 macro_rules! in_transaction {
     ($db:expr, |$txn:ident| $body:expr) => {
         $crate::store::retry::retrying(|| async {
-            let $txn = $db.begin().await?;
+            let $txn = $db.begin_with_options($crate::store::retry::WRITE).await?;
             let value = $body.await?;
             $txn.commit().await?;
             Ok(value)
