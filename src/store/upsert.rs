@@ -211,32 +211,14 @@ macro_rules! palimpsest_row {
     };
 }
 
-palimpsest_row!(
-    TournamentUpsert,
-    competitor_tournament,
-    [
-        SportId,
-        Name,
-        CountryRaw,
-        CountryIso,
-        SportradarId,
-        DeletedAt
-    ]
-);
-palimpsest_row!(
-    EventUpsert,
-    competitor_event,
-    [
-        TournamentId,
-        Name,
-        HomeTeam,
-        AwayTeam,
-        Kickoff,
-        SportradarId,
-        UpdatedAt,
-        DeletedAt
-    ]
-);
+palimpsest_row! {
+    TournamentUpsert, competitor_tournament,
+    [SportId, Name, CountryRaw, CountryIso, SportradarId, DeletedAt]
+}
+palimpsest_row! {
+    EventUpsert, competitor_event,
+    [TournamentId, Name, HomeTeam, AwayTeam, Kickoff, SportradarId, UpdatedAt, DeletedAt]
+}
 
 /// The natural key of competitor tournaments and events.
 type Key = (CompetitorSource, String);
