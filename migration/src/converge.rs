@@ -101,15 +101,52 @@ pub(crate) async fn existing_tables<'a>(
 ///
 /// # Errors
 ///
-/// - [`DbErr::Migration`] when only some of `tables` exist, when the backend is not
-///   PostgreSQL, or when rows would break a rule the reference adds (one message, each
-///   problem with its table, constraint or column, and row count); nothing is changed then.
+/// - [`DbErr::Migration`] as [`plan`] refuses; nothing is changed then.
 /// - Any error of the statements themselves.
 pub(crate) async fn converge(
     manager: &SchemaManager<'_>,
     tables: &[&str],
     reference: &Reference,
 ) -> Result<(), DbErr> {
+    let started = std::time::Instant::now();
+    tracing::info!(
+        target: "sea_orm_migration",
+        "Converging the existing tables {} to the reference schema; they stay locked \
+         (ACCESS EXCLUSIVE) until this migration commits",
+        tables.join(", ")
+    );
+    let plan = plan(manager, tables, reference).await?;
+    let db = manager.get_connection();
+    for statement in &plan.statements {
+        db.execute_unprepared(statement).await?;
+    }
+    db.execute_unprepared(&format!("DROP SCHEMA {} CASCADE", ident(REFERENCE_SCHEMA)))
+        .await?;
+    tracing::info!(
+        target: "sea_orm_migration",
+        "Converged with {} checks and {} statements in {:.1} s",
+        plan.checks.len(),
+        plan.statements.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Steps 1 to 4 of the module docs: locks the existing `tables`, builds the reference in
+/// the scratch schema (left in place) and plans the changes, refusing where rows would be
+/// lost. Run in a transaction that is rolled back, it checks `up` without changing
+/// anything.
+///
+/// # Errors
+///
+/// [`DbErr::Migration`] when only some of `tables` exist, when the backend is not
+/// PostgreSQL, or when rows would break a rule the reference adds (one message, each
+/// problem with its table, constraint or column, and row count).
+pub(crate) async fn plan(
+    manager: &SchemaManager<'_>,
+    tables: &[&str],
+    reference: &Reference,
+) -> Result<Plan, DbErr> {
     let existing = existing_tables(manager, tables).await?;
     if existing.len() != tables.len() {
         let missing: Vec<&str> = tables
@@ -134,19 +171,11 @@ pub(crate) async fn converge(
     let db = manager.get_connection();
     let schema = scalar_text(db, "SELECT current_schema() AS value").await?;
     let qualified: Vec<String> = tables.iter().map(|table| qualify(&schema, table)).collect();
-    let started = std::time::Instant::now();
     db.execute_unprepared(&format!(
         "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
         qualified.join(", ")
     ))
     .await?;
-    tracing::info!(
-        target: "sea_orm_migration",
-        "Converging the existing tables {} to the reference schema; they stay locked \
-         (ACCESS EXCLUSIVE) until this migration commits",
-        tables.join(", ")
-    );
-
     build_reference(manager, reference).await?;
     let mut wanted = Catalog::read(db, REFERENCE_SCHEMA, tables).await?;
     for constraint in &mut wanted.constraints {
@@ -171,19 +200,7 @@ pub(crate) async fn converge(
             problems.join("; ")
         )));
     }
-    for statement in &plan.statements {
-        db.execute_unprepared(statement).await?;
-    }
-    db.execute_unprepared(&format!("DROP SCHEMA {} CASCADE", ident(REFERENCE_SCHEMA)))
-        .await?;
-    tracing::info!(
-        target: "sea_orm_migration",
-        "Converged with {} checks and {} statements in {:.1} s",
-        plan.checks.len(),
-        plan.statements.len(),
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
+    Ok(plan)
 }
 
 /// Runs the migration's own statements with the scratch schema first in the search path:
@@ -523,7 +540,7 @@ impl Check {
 
 /// The checks, then the statements, that bring the found catalog to the wanted one.
 #[derive(Default)]
-struct Plan {
+pub(crate) struct Plan {
     checks: Vec<Check>,
     statements: Vec<String>,
 }

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DbBackend;
+use sea_orm_migration::sea_orm::{DatabaseExecutor, DbBackend, TransactionTrait};
 
 use crate::converge::{self, Reference};
 use crate::guard::drop_tables;
@@ -55,6 +55,31 @@ impl MigrationTrait for Migration {
         // Explicit on every backend; SQLite would otherwise run without one.
         Some(true)
     }
+}
+
+/// Refuses, before any migration runs, an `up` whose convergence of existing competitor
+/// tables would refuse: the checks of converging, in a transaction rolled back at once.
+/// So a refused `up` records no migration, not even the base one before this.
+///
+/// # Errors
+///
+/// The refusal of [`converge::plan`], or any error reading the catalog.
+pub(crate) async fn check_convergence(db: &DatabaseExecutor<'_>) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    let manager = SchemaManager::new(&txn);
+    let existing = converge::existing_tables(&manager, &COMPETITOR_TABLES).await;
+    let checked = match existing {
+        Ok(existing) if existing.is_empty() => Ok(()),
+        Ok(_) => {
+            let reference = competitor_schema(manager.get_database_backend());
+            converge::plan(&manager, &COMPETITOR_TABLES, &reference)
+                .await
+                .map(|_| ())
+        }
+        Err(err) => Err(err),
+    };
+    txn.rollback().await?;
+    checked
 }
 
 /// The four tables (referenced first) and the plan's indexes.

@@ -410,8 +410,23 @@ async fn rows_breaking_the_new_rules_stop_up_with_one_message_and_change_nothing
         reference_schema_is_gone(db).await,
         "scratch schema left behind"
     );
+    assert!(
+        !has_migration_table(db).await,
+        "a refused up recorded migrations"
+    );
 }
 postgres!(empty: rows_breaking_the_new_rules_stop_up_with_one_message_and_change_nothing);
+
+/// Whether sea-orm-migration's table of applied migrations exists.
+async fn has_migration_table(db: &DatabaseConnection) -> bool {
+    scalar(
+        db,
+        "SELECT (to_regclass('seaql_migrations') IS NOT NULL)::int AS n",
+        vec![],
+    )
+    .await
+        == 1
+}
 
 /// Only some competitor tables: `up` does not guess, and names what it found and missed.
 async fn some_competitor_tables_only_stop_up(db: &DatabaseConnection) {
@@ -429,6 +444,10 @@ async fn some_competitor_tables_only_stop_up(db: &DatabaseConnection) {
              competitor_market_odds, competitor_odds_snapshots, competitor_events"
         ),
         "{err}"
+    );
+    assert!(
+        !has_migration_table(db).await,
+        "a refused up recorded migrations"
     );
 }
 postgres!(empty: some_competitor_tables_only_stop_up);
