@@ -10,7 +10,8 @@
 #   2. `target/release/migration up`, timed from process start to exit;
 #   3. meanwhile, a psql session polls pg_locks every 10 ms for an ACCESS EXCLUSIVE lock on
 #      any competitor table: the time it is held is the time the service's reads and
-#      writes of those tables wait (one window per migration that takes it);
+#      writes of those tables wait (one window for the check `up` runs first, one per
+#      migration that takes it);
 #   4. meanwhile, once that lock is seen, one market insert (as the service would write)
 #      is timed: how long a write issued during the migration waits.
 # Usage: scripts/bench_converge.sh [MARKETS]   (needs psql)
