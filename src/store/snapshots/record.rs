@@ -12,7 +12,7 @@
 //! parsed and compared as values. (Measured: a digest computed by PostgreSQL cost the
 //! server more than sending the text.)
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
@@ -274,7 +274,12 @@ async fn record(
     events.dedup();
     lock_events(txn, &events).await?;
 
+    // Each event's map sized for its capture's markets, which the stored ones mostly are.
     let mut states: HashMap<i32, EventState> = HashMap::with_capacity(events.len());
+    for capture in captures {
+        let state = states.entry(capture.competitor_event_id).or_default();
+        state.markets.reserve(capture.markets.len());
+    }
     for snapshot in newest_snapshots(txn, &events).await? {
         let state = states.entry(snapshot.competitor_event_id).or_default();
         state.newest = Some((Newest::Stored(snapshot.id), snapshot.freshness()));
