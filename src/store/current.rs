@@ -84,16 +84,24 @@ where
              FROM (SELECT DISTINCT value AS id FROM json_each($1)) e \
              LEFT JOIN competitor_market_odds_current c ON c.competitor_event_id = e.id"
         }
+        // The markets, then one row per event for its freshness. Not a join of the ids with
+        // the markets: PostgreSQL's generic plan for a prepared statement (used from its
+        // sixth run on a connection) takes `unnest($1)` for 10 rows and loops over the
+        // market index once per event, twice as slow for 1,000 events; `= ANY($1)` is one
+        // index scan in either plan.
         _ => {
-            "SELECT e.id AS event_id, f.freshness, \
+            "SELECT CAST(c.competitor_event_id AS bigint) AS event_id, \
+                 CAST(NULL AS timestamptz) AS freshness, \
                  c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
                  c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
+             FROM competitor_market_odds_current c WHERE c.competitor_event_id = ANY($1) \
+             UNION ALL \
+             SELECT e.id, f.freshness, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
              FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) e \
-             LEFT JOIN LATERAL ( \
+             CROSS JOIN LATERAL ( \
                  SELECT COALESCE(s.last_confirmed_at, s.captured_at) AS freshness \
                  FROM competitor_odds_snapshots s WHERE s.competitor_event_id = e.id \
-                 ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) f ON true \
-             LEFT JOIN competitor_market_odds_current c ON c.competitor_event_id = e.id"
+                 ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) f"
         }
     };
     let ids: Vec<i64> = event_ids.iter().map(|id| i64::from(*id)).collect();
@@ -138,9 +146,10 @@ where
             continue;
         }
         let entry = odds.entry(event).or_insert_with(|| CurrentOdds {
-            freshness: row.freshness,
+            freshness: None,
             markets: Vec::new(),
         });
+        entry.freshness = entry.freshness.or(row.freshness);
         entry.markets.extend(market);
     }
     for entry in odds.values_mut() {
