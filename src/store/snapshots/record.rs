@@ -20,7 +20,11 @@ use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot as snapshot;
 use entity::outcome::Outcomes;
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
+use sea_orm::sqlx::postgres::{PgRow, Postgres};
+use sea_orm::sqlx::{self, Row as _};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult, TryGetable,
+};
 
 use super::{
     CurrentMarket, NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list,
@@ -197,20 +201,55 @@ struct StoredMarket {
 
 impl StoredMarket {
     /// The columns of [`stored_markets`]' query, read by position (a round reads one
-    /// row per market, and looking columns up by name showed).
+    /// row per market, and looking columns up by name showed); on PostgreSQL straight from
+    /// sqlx's row, which decoded a 60,000-market round in about half the time.
     fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+        match row.try_as_pg_row() {
+            Some(row) => Self::from_columns(row),
+            None => Self::from_columns(row),
+        }
+    }
+
+    fn from_columns(row: &impl Columns) -> Result<Self, DbErr> {
         Ok(StoredMarket {
-            id: row.try_get_by_index(0)?,
-            competitor_event_id: row.try_get_by_index(1)?,
-            betpawa_market_id: row.try_get_by_index(2)?,
-            betpawa_market_name: row.try_get_by_index(3)?,
-            line: row.try_get_by_index(4)?,
-            handicap_type: row.try_get_by_index(5)?,
-            handicap_home: row.try_get_by_index(6)?,
-            handicap_away: row.try_get_by_index(7)?,
-            outcomes: row.try_get_by_index(8)?,
-            unavailable_at: row.try_get_by_index(9)?,
+            id: row.column(0)?,
+            competitor_event_id: row.column(1)?,
+            betpawa_market_id: row.column(2)?,
+            betpawa_market_name: row.column(3)?,
+            line: row.column(4)?,
+            handicap_type: row.column(5)?,
+            handicap_home: row.column(6)?,
+            handicap_away: row.column(7)?,
+            outcomes: row.column(8)?,
+            unavailable_at: row.column(9)?,
         })
+    }
+}
+
+/// A row whose columns are read by position.
+trait Columns {
+    /// Column `index`, decoded.
+    fn column<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: TryGetable + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>;
+}
+
+impl Columns for QueryResult {
+    fn column<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: TryGetable + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.try_get_by_index(index)
+    }
+}
+
+impl Columns for PgRow {
+    fn column<T>(&self, index: usize) -> Result<T, DbErr>
+    where
+        T: TryGetable + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+    {
+        self.try_get(index)
+            .map_err(|err| DbErr::Type(format!("current market column {index}: {err}")))
     }
 }
 
