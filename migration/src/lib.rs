@@ -52,35 +52,12 @@ impl MigratorTrait for UnlockedMigrator {
     }
 }
 
-/// `operation` under the lock, after the TimeZone check where it applies migrations, and
-/// for `up`, after checking that converging existing competitor tables would succeed.
+/// `operation` under the lock, after the TimeZone check where it applies migrations.
 async fn run(operation: Operation, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
     if operation.applies_migrations() {
         time_zone::warn_unless_utc(&db).await?;
     }
-    if let Operation::Up(steps) = operation {
-        check_up(&db, steps).await?;
-    }
     lock::run_locked::<UnlockedMigrator>(operation, db).await
-}
-
-/// Refuses an `up` that would apply the competitor tables' migration where converging the
-/// tables already there would refuse, before anything is written: not even the migration
-/// table or the base migration's record. It runs before the migration lock: converging's
-/// own `LOCK TABLE` orders it after any run converging at the same time, and the migration
-/// re-checks under the lock.
-async fn check_up(db: &DatabaseExecutor<'_>, steps: Option<u32>) -> Result<(), DbErr> {
-    let competitor_tables = m20261126_000002_create_competitor_tables::Migration;
-    let pending = UnlockedMigrator::get_pending_migrations_read_only(db).await?;
-    let applied_now = steps.map_or(pending.len(), |steps| steps as usize);
-    if pending
-        .iter()
-        .take(applied_now)
-        .any(|migration| migration.name() == competitor_tables.name())
-    {
-        m20261126_000002_create_competitor_tables::check_convergence(db).await?;
-    }
-    Ok(())
 }
 
 #[async_trait::async_trait]

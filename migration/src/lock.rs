@@ -33,6 +33,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+use crate::m20261126_000002_create_competitor_tables::check_up;
+
 /// The PostgreSQL advisory lock key every migration run of this crate holds: the ASCII
 /// bytes of `cdb_migr` read as a big-endian `i64` (`0x6364_625f_6d69_6772`). Advisory locks
 /// are per database, so runs against different databases of one server do not wait for
@@ -65,7 +67,11 @@ impl Operation {
     /// The operation through `M`'s provided (unlocked) trait methods.
     async fn run_unlocked<M: MigratorTrait>(self, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
         match self {
-            Self::Up(steps) => M::up(db, steps).await,
+            Self::Up(steps) => {
+                // Under the lock: another run may be creating the tables it checks.
+                check_up::<M>(&db, steps).await?;
+                M::up(db, steps).await
+            }
             Self::Down(steps) => M::down(db, steps).await,
             Self::Fresh => M::fresh(db).await,
             Self::Refresh => M::refresh(db).await,

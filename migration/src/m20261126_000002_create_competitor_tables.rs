@@ -57,6 +57,29 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// Refuses an `up` of `M` that would apply this migration where converging the tables
+/// already there would refuse, before anything is written: not even the migration table
+/// or the base migration's record. Runs under the migration lock, before `up`.
+///
+/// # Errors
+///
+/// The refusal of [`check_convergence`], or any error reading the applied migrations.
+pub(crate) async fn check_up<M: MigratorTrait>(
+    db: &DatabaseExecutor<'_>,
+    steps: Option<u32>,
+) -> Result<(), DbErr> {
+    let pending = M::get_pending_migrations_read_only(db).await?;
+    let applied_now = steps.map_or(pending.len(), |steps| steps as usize);
+    if pending
+        .iter()
+        .take(applied_now)
+        .any(|migration| migration.name() == Migration.name())
+    {
+        check_convergence(db).await?;
+    }
+    Ok(())
+}
+
 /// Refuses, before any migration runs, an `up` whose convergence of existing competitor
 /// tables would refuse: the checks of converging, in a transaction rolled back at once.
 /// So a refused `up` records no migration, not even the base one before this.
