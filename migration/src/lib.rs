@@ -34,7 +34,9 @@ use lock::Operation;
 /// Its `up`, `down`, `fresh`, `refresh` and `reset` run under the migration lock (see
 /// [`MIGRATION_LOCK_KEY`]); so does the CLI, which calls them. On PostgreSQL, `up` (also
 /// within `fresh` and `refresh`) logs one warning line when new sessions on the database
-/// get a TimeZone other than UTC, as the Python service's would.
+/// get a TimeZone other than UTC, as the Python service's would. Where the competitor
+/// tables already exist and converging them would lose data, `up` refuses before it
+/// applies any migration, so a refused `up` records nothing.
 pub struct Migrator;
 
 /// The same migrations with sea-orm-migration's own, unlocked run methods, which
