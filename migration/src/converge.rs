@@ -17,7 +17,9 @@
 //! Columns, constraints and indexes the reference does not know (the service's own) stay
 //! as they are.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, FromQueryResult, QueryResult, Statement, TryGetable, Value,
+};
 use sea_orm_migration::SchemaManager;
 use sea_orm_migration::sea_query::{
     IndexCreateStatement, PostgresQueryBuilder, TableCreateStatement,
@@ -169,7 +171,7 @@ pub(crate) async fn plan(
         )));
     }
     let db = manager.get_connection();
-    let schema = scalar_text(db, "SELECT current_schema() AS value").await?;
+    let schema = scalar::<String>(db, "SELECT current_schema() AS value", "value").await?;
     let qualified: Vec<String> = tables.iter().map(|table| qualify(&schema, table)).collect();
     db.execute_unprepared(&format!(
         "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
@@ -188,7 +190,7 @@ pub(crate) async fn plan(
 
     let mut problems = Vec::new();
     for check in &plan.checks {
-        let rows = scalar_count(db, &check.sql).await?;
+        let rows = scalar::<i64>(db, &check.sql, "n").await?;
         if rows > 0 || check.always_a_problem {
             problems.push(check.describe(rows));
         }
@@ -208,7 +210,12 @@ pub(crate) async fn plan(
 /// ones. The search path is restored afterwards (and by the transaction's end anyway).
 async fn build_reference(manager: &SchemaManager<'_>, reference: &Reference) -> Result<(), DbErr> {
     let db = manager.get_connection();
-    let search_path = scalar_text(db, "SELECT current_setting('search_path') AS value").await?;
+    let search_path = scalar::<String>(
+        db,
+        "SELECT current_setting('search_path') AS value",
+        "value",
+    )
+    .await?;
     db.execute_unprepared(&format!("CREATE SCHEMA {}", ident(REFERENCE_SCHEMA)))
         .await?;
     set_search_path(db, &format!("{}, {search_path}", ident(REFERENCE_SCHEMA))).await?;
@@ -875,18 +882,15 @@ fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-async fn scalar_text(db: &impl ConnectionTrait, sql: &str) -> Result<String, DbErr> {
+/// Column `column` of the one row `sql` returns.
+async fn scalar<T: TryGetable>(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    column: &str,
+) -> Result<T, DbErr> {
     let row = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await?
         .ok_or_else(|| DbErr::Custom(format!("no row from {sql}")))?;
-    row.try_get("", "value")
-}
-
-async fn scalar_count(db: &impl ConnectionTrait, sql: &str) -> Result<i64, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await?
-        .ok_or_else(|| DbErr::Custom(format!("no row from {sql}")))?;
-    row.try_get::<i64>("", "n")
+    row.try_get("", column)
 }
