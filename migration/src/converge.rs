@@ -830,6 +830,20 @@ impl Plan {
     }
 }
 
+/// The `ALTER TABLE` that turns `table.column`, of type `from`, into `to` keeping every
+/// value, by the rules converging uses (a naive timestamp is read as UTC); `None` where a
+/// cast alone cannot.
+pub(crate) fn retype(table: &str, column: &str, from: &str, to: &str) -> Option<String> {
+    match conversion(column, from, to) {
+        Conversion::Cast { using } => Some(format!(
+            "ALTER TABLE {} {}",
+            ident(table),
+            alter_type(&ident(column), to, using)
+        )),
+        Conversion::Shorten { .. } | Conversion::Impossible => None,
+    }
+}
+
 fn alter_type(name: &str, type_sql: &str, using: Option<String>) -> String {
     match using {
         Some(using) => format!("ALTER COLUMN {name} TYPE {type_sql} USING {using}"),

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 use sea_orm_migration::sea_orm::{DbBackend, Statement};
 
+use crate::converge;
 use crate::guard::{drop_tables, refuse_to_drop_rows};
 use crate::m20261126_000002_create_competitor_tables::{CompetitorEvents, CompetitorOddsSnapshots};
 use crate::portable::add_surrogate_key;
@@ -95,19 +96,19 @@ async fn add_last_confirmed_at(manager: &SchemaManager<'_>) -> Result<(), DbErr>
         .await?
         .map(|row| row.try_get::<String>("", "type"))
         .transpose()?;
+    // A naive one holds UTC: converted as migration 2 converts the service's others.
+    const TIMESTAMPTZ: &str = "timestamp with time zone";
     match found.as_deref() {
-        Some("timestamp with time zone") => Ok(()),
-        Some("timestamp without time zone") => db
-            .execute_unprepared(&format!(
-                "ALTER TABLE \"{snapshots}\" ALTER COLUMN \"{column}\" \
-                 TYPE timestamp with time zone USING \"{column}\" AT TIME ZONE 'UTC'"
-            ))
-            .await
-            .map(|_| ()),
-        other => Err(DbErr::Migration(format!(
-            "`{snapshots}.{column}` exists as {}, not as a timestamp; it was left as it was",
-            other.unwrap_or("an unknown type")
-        ))),
+        Some(TIMESTAMPTZ) => Ok(()),
+        found => {
+            match found.and_then(|from| converge::retype(&snapshots, &column, from, TIMESTAMPTZ)) {
+                Some(alter) => db.execute_unprepared(&alter).await.map(|_| ()),
+                None => Err(DbErr::Migration(format!(
+                    "`{snapshots}.{column}` exists as {}, not as a timestamp; it was left as it was",
+                    found.unwrap_or("an unknown type")
+                ))),
+            }
+        }
     }
 }
 
