@@ -190,9 +190,7 @@ async fn rows_as_utc(db: &DatabaseConnection, columns: &[(String, Vec<String>)])
             "SELECT '{table} ' || concat_ws(' ', {}) AS line FROM {table} ORDER BY id",
             values.join(", ")
         );
-        for row in query_all(db, &sql, vec![]).await {
-            lines.push(row.try_get::<String>("", "line").expect("line"));
-        }
+        lines.extend(crate::sql::lines(db, &sql).await);
     }
     lines
 }

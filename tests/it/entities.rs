@@ -140,11 +140,7 @@ async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
           AND m.name <> 'seaql_migrations'
           AND NOT EXISTS (SELECT 1 FROM pragma_index_info(il.name) ii WHERE ii.name IS NULL)
         ORDER BY 1";
-    let mut lines: Vec<String> = query_all(db, sql, vec![])
-        .await
-        .iter()
-        .map(|row| row.try_get::<String>("", "line").expect("line"))
-        .collect();
+    let mut lines = crate::sql::lines(db, sql).await;
     // A unique index on expressions (the NULL-safe key of the current odds): its columns
     // read from the `IFNULL(column, x'')` expressions of its SQL.
     let on_expressions = "
