@@ -1,5 +1,5 @@
-//! The patched sqlx-core (`vendor/sqlx-core/PATCHED.md`) sets `TCP_NODELAY` on every
-//! PostgreSQL connection, with TLS and without: without it, a statement whose message
+//! sqlx 0.9.1 and later (the workspace's minimum) set `TCP_NODELAY` on every PostgreSQL
+//! connection, with TLS and without; 0.9.0 did not. Without it, a statement whose message
 //! spans several writes (a bound array over one TLS record, every COPY's `CopyDone`)
 //! waits ~40 ms for the server's delayed ACK.
 //!
