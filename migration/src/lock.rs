@@ -301,7 +301,7 @@ fn connection_error(err: sqlx::Error) -> DbErr {
 mod tests {
     use super::MIGRATION_LOCK_KEY;
 
-    /// The key as its docs (and the README) spell it.
+    /// The key as its docs (and docs/operations.md) spell it.
     #[test]
     fn the_lock_key_reads_cdb_migr() {
         assert_eq!(&MIGRATION_LOCK_KEY.to_be_bytes(), b"cdb_migr");
