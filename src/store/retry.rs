@@ -1,6 +1,6 @@
 //! Bounded retries of a write the database refused for lock contention.
 //!
-//! The store takes row locks in one order on every path (see the README's "Concurrency"),
+//! The store takes row locks in one order on every path (see docs/design.md, "Concurrency"),
 //! so concurrent scrape cycles do not deadlock one another; other clients of the same
 //! database (the Python service, a caller's own transaction) can still make PostgreSQL
 //! pick a deadlock victim (`40P01`) or refuse a serializable transaction (`40001`), and
