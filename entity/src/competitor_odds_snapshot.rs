@@ -4,6 +4,7 @@ use sea_orm::Set;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::SnapshotKind;
 use crate::validation::{Checker, ValidationError};
 
 /// One capture of a competitor event's odds; its markets are
@@ -27,6 +28,11 @@ pub struct Model {
     /// The latest capture that found the event's odds unchanged since this snapshot; set
     /// by the change mode on the event's newest snapshot instead of writing rows.
     pub last_confirmed_at: Option<DateTimeUtc>,
+    /// What the snapshot holds, and so how it folds into the current odds: a whole capture
+    /// (the default, also for other clients' INSERTs), the changes of a capture in change
+    /// mode, or a stale capture kept as history only (see [`SnapshotKind`]).
+    #[sea_orm(default_value = "full")]
+    pub kind: SnapshotKind,
 }
 
 /// Relations of a snapshot.

@@ -5,7 +5,7 @@
 //! [`competitor_market_odds_current`]) and the
 //! base tables their foreign keys point at ([`sport`], [`tournament`], [`event`],
 //! [`scrape_run`]), which the Python service owns. Beside them: the [`CompetitorSource`]
-//! enum, typed market [`outcome`]s, the [`soft_delete`] filters and the [`validation`]
+//! enum, the [`SnapshotKind`] of a snapshot, typed market [`outcome`]s, the [`soft_delete`] filters and the [`validation`]
 //! rules every write path shares.
 //!
 //! Timestamps are `timestamptz`, read and written as [`chrono::DateTime<Utc>`](chrono::DateTime).
@@ -23,9 +23,11 @@ pub mod event;
 pub mod outcome;
 pub mod prelude;
 pub mod scrape_run;
+pub mod snapshot_kind;
 pub mod soft_delete;
 pub mod sport;
 pub mod tournament;
 pub mod validation;
 
 pub use competitor_source::CompetitorSource;
+pub use snapshot_kind::SnapshotKind;

@@ -12,11 +12,13 @@ pub use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseExecutor;
 
 mod converge;
+pub mod fold;
 mod guard;
 mod lock;
 mod m20261126_000001_create_base_tables;
 mod m20261126_000002_create_competitor_tables;
 mod m20261127_000003_add_current_odds;
+mod m20261206_000004_fold_current_odds;
 mod portable;
 mod time_zone;
 
@@ -29,7 +31,8 @@ pub use m20261127_000003_add_current_odds::{CURRENT_ODDS_TABLE, SQLITE_CURRENT_M
 use lock::Operation;
 
 /// The migrator of the competitor odds schema: base tables first (adopted when present),
-/// then the competitor tables with their planned indexes, then the current odds.
+/// then the competitor tables with their planned indexes, then the current odds, then the
+/// fold that keeps them for every writer.
 ///
 /// Its `up`, `down`, `fresh`, `refresh` and `reset` run under the migration lock (see
 /// [`MIGRATION_LOCK_KEY`]); so does the CLI, which calls them. On PostgreSQL, `up` (also
@@ -50,6 +53,7 @@ impl MigratorTrait for UnlockedMigrator {
             Box::new(m20261126_000001_create_base_tables::Migration),
             Box::new(m20261126_000002_create_competitor_tables::Migration),
             Box::new(m20261127_000003_add_current_odds::Migration),
+            Box::new(m20261206_000004_fold_current_odds::Migration),
         ]
     }
 }

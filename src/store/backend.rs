@@ -1,7 +1,10 @@
 //! What PostgreSQL and SQLite need differently in the store, in one place.
 
+use migration::fold::CURRENT_ODDS_LOCK;
 use sea_orm::sea_query::{ArrayType, Expr, Value};
-use sea_orm::{DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+use super::error::StoreError;
 
 /// Bind parameters one statement may carry: PostgreSQL's protocol limit (u16), SQLite's
 /// `SQLITE_MAX_VARIABLE_NUMBER` (32766 since 3.32).
@@ -113,4 +116,28 @@ fn placeholder(backend: DbBackend) -> &'static str {
         DbBackend::Sqlite => "?",
         _ => "$1",
     }
+}
+
+/// Takes the advisory lock `(CURRENT_ODDS_LOCK, id)` of each of `events` in ascending id
+/// order, held until the transaction ends: every fold, change-mode write, rebuild and purge
+/// of an event's history holds it, so they follow one another per event and, taking locks
+/// in one order, never deadlock. PostgreSQL only: SQLite has one writer at a time anyway.
+pub(crate) async fn lock_events<C: ConnectionTrait>(
+    txn: &C,
+    events: &[i32],
+) -> Result<(), StoreError> {
+    if txn.get_database_backend() != DbBackend::Postgres || events.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    txn.query_all_raw(statement(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1, CAST(id AS integer)) \
+         FROM unnest($2::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY n",
+        vec![CURRENT_ODDS_LOCK.into(), id_list(DbBackend::Postgres, &ids)],
+    ))
+    .await?;
+    Ok(())
 }

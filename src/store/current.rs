@@ -17,8 +17,8 @@ use super::error::StoreError;
 #[derive(Clone, Debug, PartialEq)]
 pub struct CurrentOdds {
     /// When the event's odds were last known to hold: its newest snapshot's
-    /// `last_confirmed_at`, else that snapshot's `captured_at`; `None` before its first
-    /// capture.
+    /// `last_confirmed_at`, else that snapshot's `captured_at` (stale captures, which
+    /// changed nothing, passed over); `None` before its first capture.
     pub freshness: Option<DateTime<Utc>>,
     /// Its current markets in the order they first appeared, unavailable ones included
     /// (`unavailable_at` set).
@@ -77,7 +77,8 @@ where
         DbBackend::Sqlite => {
             "SELECT e.id AS event_id, \
                  (SELECT COALESCE(s.last_confirmed_at, s.captured_at) \
-                  FROM competitor_odds_snapshots s WHERE s.competitor_event_id = e.id \
+                  FROM competitor_odds_snapshots s \
+                  WHERE s.competitor_event_id = e.id AND s.kind <> 'stale' \
                   ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) AS freshness, \
                  c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
                  c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
@@ -100,7 +101,8 @@ where
              FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) e \
              CROSS JOIN LATERAL ( \
                  SELECT COALESCE(s.last_confirmed_at, s.captured_at) AS freshness \
-                 FROM competitor_odds_snapshots s WHERE s.competitor_event_id = e.id \
+                 FROM competitor_odds_snapshots s \
+                  WHERE s.competitor_event_id = e.id AND s.kind <> 'stale' \
                  ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) f"
         }
     };

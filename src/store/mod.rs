@@ -20,9 +20,10 @@
 //!    [`record_odds`] (change mode: history only for markets that changed, plus one
 //!    current row per market) or [`write_snapshots`] (full mode: every capture whole).
 //!
-//! Reads: [`current_odds`] and [`current_odds_for_betpawa_events`] (change mode),
-//! [`latest_snapshots`] (full mode), [`odds_history`] (both). Retention:
-//! [`purge_snapshots_before`], [`purge_deleted_before`].
+//! Reads: [`current_odds`] and [`current_odds_for_betpawa_events`] (both modes: the
+//! current odds are the fold of the history whoever wrote it), [`latest_snapshots`] (full
+//! mode), [`odds_history`] (both). Retention: [`purge_snapshots_before`],
+//! [`purge_deleted_before`]. Repair: [`rebuild_current_odds`].
 
 pub(crate) mod backend;
 mod connection;
@@ -31,6 +32,7 @@ mod error;
 mod latest;
 mod link;
 mod newest;
+mod rebuild;
 mod retention;
 mod retry;
 pub(crate) mod snapshots;
@@ -41,6 +43,7 @@ pub use current::{CompetitorOdds, CurrentOdds, current_odds, current_odds_for_be
 pub use error::StoreError;
 pub use latest::{LatestSnapshot, OddsPoint, latest_snapshots, odds_history};
 pub use link::link_betpawa_events;
+pub use rebuild::{RebuiltOdds, rebuild_current_odds};
 pub use retention::{PurgedDeleted, PurgedSnapshots, purge_deleted_before, purge_snapshots_before};
 pub use retry::ATTEMPTS;
 pub use snapshots::{NewMarket, NewSnapshot, RecordedOdds, record_odds, write_snapshots};

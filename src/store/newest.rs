@@ -8,7 +8,9 @@ use super::backend::{id_list, statement};
 use super::error::StoreError;
 
 /// The newest snapshot (latest `captured_at`, then highest id) of each of `event_ids`
-/// that has one, in one query.
+/// that has one, in one query. Stale snapshots (full captures that arrived older than their
+/// event's state, history only) are passed over: freshness never names a capture whose
+/// odds are not the current ones.
 ///
 /// Its cost does not grow with history: PostgreSQL probes
 /// `idx_competitor_odds_snapshots_event_newest` once per event (`LATERAL .. LIMIT 1`);
@@ -27,14 +29,14 @@ pub(crate) async fn newest_snapshots<C: ConnectionTrait>(
             "SELECT s.* FROM (SELECT DISTINCT value AS id FROM json_each($1)) e \
              JOIN competitor_odds_snapshots s ON s.id = ( \
                  SELECT n.id FROM competitor_odds_snapshots n \
-                 WHERE n.competitor_event_id = e.id \
+                 WHERE n.competitor_event_id = e.id AND n.kind <> 'stale' \
                  ORDER BY n.captured_at DESC, n.id DESC LIMIT 1)"
         }
         _ => {
             "SELECT s.* FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) e \
              CROSS JOIN LATERAL ( \
                  SELECT * FROM competitor_odds_snapshots n \
-                 WHERE n.competitor_event_id = e.id \
+                 WHERE n.competitor_event_id = e.id AND n.kind <> 'stale' \
                  ORDER BY n.captured_at DESC, n.id DESC LIMIT 1) s"
         }
     };

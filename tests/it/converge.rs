@@ -11,7 +11,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector};
 use crate::migrations::migration_refusal;
 use crate::postgres;
 use crate::schema::{assert_competitor_catalog, catalog};
-use crate::sql::{count_where, query_all, scalar};
+use crate::sql::{count_where, lines, query_all, scalar};
 
 /// `pg_dump --schema-only` of the service's tables (a copy of
 /// `shared/legacy/python-service-schema.sql`).
@@ -290,6 +290,29 @@ async fn converge_and_check(db: &DatabaseConnection, variant: &str, extra_column
         reference_schema_is_gone(db).await,
         "scratch schema left behind"
     );
+    assert_history_folded(db).await;
+}
+
+/// Migration 4 folded the service's history, all of it full captures, into the current
+/// odds: event 1's second capture offers 3744 only, so 3743 and 5000 went unavailable then.
+async fn assert_history_folded(db: &DatabaseConnection) {
+    let current = lines(
+        db,
+        "SELECT competitor_event_id || ' ' || betpawa_market_id || ' ' \
+             || (changed_at AT TIME ZONE 'UTC') || ' ' \
+             || COALESCE((unavailable_at AT TIME ZONE 'UTC')::text, '-') AS line \
+         FROM competitor_market_odds_current ORDER BY competitor_event_id, id",
+    )
+    .await;
+    assert_eq!(
+        current,
+        [
+            "1 3743 2026-11-26 10:01:00.5 2026-11-26 10:06:00",
+            "1 5000 2026-11-26 10:01:00.5 2026-11-26 10:06:00",
+            "1 3744 2026-11-26 10:06:00 -",
+            "2 3743 2026-10-25 02:30:00 -",
+        ]
+    );
 }
 
 async fn up_converges_the_python_service_tables_keeping_every_value(db: &DatabaseConnection) {
@@ -345,9 +368,9 @@ async fn down_and_reset_after_converging_act_as_on_a_crate_built_database(db: &D
     Migrator::up(db, None).await.expect("up converges");
     let base_before = base_catalog(db).await;
 
-    Migrator::down(db, Some(2))
+    Migrator::down(db, Some(3))
         .await
-        .expect("down the current odds and the competitor tables");
+        .expect("down the fold, the current odds and the competitor tables");
     assert_only_base_tables_left(db, &base_before, "down").await;
 
     Migrator::up(db, None).await.expect("up creates them anew");

@@ -6,6 +6,7 @@ mod constraints;
 mod converge;
 mod entities;
 mod fixtures;
+pub mod fold;
 mod harness;
 mod migration_lock;
 mod migrations;

@@ -27,9 +27,9 @@ async fn has_table(db: &DatabaseConnection, table: &str) -> bool {
         .expect("has_table")
 }
 
-/// Asserts which of the base tables, the competitor tables and the current odds table
-/// (migrations 1, 2 and 3) exist.
-async fn assert_tables(db: &DatabaseConnection, applied: [bool; 3]) {
+/// Asserts which of the base tables, the competitor tables, the current odds table and
+/// the snapshots' `kind` column (migrations 1 to 4) exist.
+async fn assert_tables(db: &DatabaseConnection, applied: [bool; 4]) {
     for table in BASE_TABLES {
         assert_eq!(has_table(db, table).await, applied[0], "base table {table}");
     }
@@ -45,6 +45,12 @@ async fn assert_tables(db: &DatabaseConnection, applied: [bool; 3]) {
         applied[2],
         "{CURRENT_ODDS_TABLE}"
     );
+    let kind = applied[1]
+        && sea_orm_migration::SchemaManager::new(db)
+            .has_column("competitor_odds_snapshots", "kind")
+            .await
+            .expect("has_column");
+    assert_eq!(kind, applied[3], "competitor_odds_snapshots.kind");
 }
 
 async fn statuses(db: &DatabaseConnection) -> Vec<(String, bool)> {
@@ -56,11 +62,12 @@ async fn statuses(db: &DatabaseConnection) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn names_with(applied: [bool; 3]) -> Vec<(String, bool)> {
+fn names_with(applied: [bool; 4]) -> Vec<(String, bool)> {
     [
         "m20261126_000001_create_base_tables",
         "m20261126_000002_create_competitor_tables",
         "m20261127_000003_add_current_odds",
+        "m20261206_000004_fold_current_odds",
     ]
     .iter()
     .zip(applied)
@@ -69,21 +76,36 @@ fn names_with(applied: [bool; 3]) -> Vec<(String, bool)> {
 }
 
 async fn migrator_round_trip(db: &DatabaseConnection) {
-    assert_tables(db, [false, false, false]).await;
+    assert_tables(db, [false, false, false, false]).await;
 
     Migrator::up(db, None).await.expect("up");
-    assert_tables(db, [true, true, true]).await;
-    assert_eq!(statuses(db).await, names_with([true, true, true]));
+    assert_tables(db, [true, true, true, true]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, true, true]));
 
     Migrator::up(db, None)
         .await
         .expect("a second up is a no-op");
-    assert_eq!(statuses(db).await, names_with([true, true, true]));
+    assert_eq!(statuses(db).await, names_with([true, true, true, true]));
     assert_reference_catalog(db).await;
 
     Migrator::down(db, Some(1)).await.expect("down one step");
-    assert_tables(db, [true, true, false]).await;
-    assert_eq!(statuses(db).await, names_with([true, true, false]));
+    assert_tables(db, [true, true, true, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, true, false]));
+    assert!(
+        lines(
+            db,
+            "SELECT proname AS line FROM pg_proc WHERE proname LIKE 'competitor_%'"
+        )
+        .await
+        .is_empty(),
+        "down removes the fold's functions"
+    );
+
+    Migrator::down(db, Some(1))
+        .await
+        .expect("down a second step");
+    assert_tables(db, [true, true, false, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, false, false]));
     let snapshot_columns = lines(
         db,
         "SELECT column_name AS line FROM information_schema.columns \
@@ -95,14 +117,14 @@ async fn migrator_round_trip(db: &DatabaseConnection) {
     Migrator::down(db, Some(1))
         .await
         .expect("down another step");
-    assert_tables(db, [true, false, false]).await;
-    assert_eq!(statuses(db).await, names_with([true, false, false]));
+    assert_tables(db, [true, false, false, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, false, false, false]));
 
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, [true, true, true]).await;
+    assert_tables(db, [true, true, true, true]).await;
 
     Migrator::reset(db).await.expect("reset");
-    assert_tables(db, [false, false, false]).await;
+    assert_tables(db, [false, false, false, false]).await;
     assert!(
         !has_table(db, "seaql_migrations").await,
         "reset uninstalls the migration table"
@@ -182,7 +204,7 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
     Migrator::up(db, None)
         .await
         .expect("up adopts the base tables");
-    assert_tables(db, [true, true, true]).await;
+    assert_tables(db, [true, true, true, true]).await;
     assert_eq!(base_rows(db).await, before, "up changed base rows");
     assert_reference_catalog(db).await;
 
@@ -201,12 +223,12 @@ async fn base_tables_created_by_another_tool_are_adopted_and_never_dropped(
             "{message:?} does not say {expected:?}"
         );
     }
-    assert_tables(db, [true, false, false]).await;
+    assert_tables(db, [true, false, false, false]).await;
     assert_eq!(base_rows(db).await, before, "reset lost base rows");
-    assert_eq!(statuses(db).await, names_with([true, false, false]));
+    assert_eq!(statuses(db).await, names_with([true, false, false, false]));
 
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, [true, true, true]).await;
+    assert_tables(db, [true, true, true, true]).await;
     assert_eq!(base_rows(db).await, before);
 }
 postgres!(empty: base_tables_created_by_another_tool_are_adopted_and_never_dropped);
@@ -214,7 +236,7 @@ postgres!(empty: base_tables_created_by_another_tool_are_adopted_and_never_dropp
 async fn down_drops_empty_base_tables(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
     Migrator::down(db, None).await.expect("down all");
-    assert_tables(db, [false, false, false]).await;
+    assert_tables(db, [false, false, false, false]).await;
     assert_eq!(count(db, "seaql_migrations").await, 0);
 }
 postgres!(empty: down_drops_empty_base_tables);
@@ -231,25 +253,25 @@ async fn a_failing_migration_leaves_nothing_behind(db: &DatabaseConnection) {
     db.execute_unprepared(&create).await.expect("the obstacle");
     let failed = Migrator::up(db, None).await;
     assert!(failed.is_err(), "the last CREATE INDEX fails");
-    assert_tables(db, [true, false, false]).await;
-    assert_eq!(statuses(db).await, names_with([true, false, false]));
+    assert_tables(db, [true, false, false, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, false, false, false]));
 
     db.execute_unprepared(&drop).await.expect("drop");
     let second = Migrator::up(db, None).await;
     assert!(second.is_ok(), "up once the obstacle is gone: {second:?}");
-    assert_tables(db, [true, true, true]).await;
+    assert_tables(db, [true, true, true, true]).await;
 }
 both!(empty: a_failing_migration_leaves_nothing_behind);
 
 async fn sqlite_migrator_round_trip(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
-    assert_tables(db, [true, true, true]).await;
-    Migrator::down(db, Some(2)).await.expect("down two steps");
-    assert_tables(db, [true, false, false]).await;
+    assert_tables(db, [true, true, true, true]).await;
+    Migrator::down(db, Some(3)).await.expect("down three steps");
+    assert_tables(db, [true, false, false, false]).await;
     Migrator::reset(db).await.expect("reset");
-    assert_tables(db, [false, false, false]).await;
+    assert_tables(db, [false, false, false, false]).await;
     Migrator::up(db, None).await.expect("up again");
-    assert_tables(db, [true, true, true]).await;
+    assert_tables(db, [true, true, true, true]).await;
 }
 sqlite!(empty: sqlite_migrator_round_trip);
 
@@ -274,19 +296,96 @@ async fn current_odds_are_never_dropped_with_rows(db: &DatabaseConnection) {
         .await
         .expect("a current market");
     }
+    Migrator::down(db, Some(1))
+        .await
+        .expect("migration 4 goes: every snapshot is a full capture");
     let message = migration_refusal(Migrator::down(db, Some(1)).await, "refuses to drop rows");
     assert!(
         message.contains("the current odds: `competitor_market_odds_current` holds 2 rows;"),
         "{message}"
     );
-    assert_tables(db, [true, true, true]).await;
-    assert_eq!(statuses(db).await, names_with([true, true, true]));
+    assert_tables(db, [true, true, true, false]).await;
+    assert_eq!(statuses(db).await, names_with([true, true, true, false]));
     assert_eq!(count(db, CURRENT_ODDS_TABLE).await, 2);
 
     crate::sql::execute(db, "DELETE FROM competitor_market_odds_current", vec![])
         .await
         .expect("empty it");
     Migrator::down(db, Some(1)).await.expect("down once empty");
-    assert_tables(db, [true, true, false]).await;
+    assert_tables(db, [true, true, false, false]).await;
 }
 both!(empty: current_odds_are_never_dropped_with_rows);
+
+/// Migration 4 on a database the crate built and filled before it: an event written in
+/// full mode gets the fold of its history as current odds; an event recorded in change
+/// mode keeps the current rows the change mode left, its snapshots marked change-only.
+async fn up_folds_the_history_written_before_the_fold(db: &DatabaseConnection) {
+    use crate::fold::{current_rows, current_rows_in, insert_capture, markets, same_market};
+    use crate::store::{at, palimpsest};
+    use entity::SnapshotKind;
+    use entity::prelude::CompetitorOddsSnapshot;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    Migrator::up(db, Some(3)).await.expect("up to migration 3");
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
+    let (full, changed) = (events[0], events[1]);
+    insert_capture(db, full, 0, &markets(full, &[(0, 0), (1, 0)])).await;
+    insert_capture(db, full, 5, &markets(full, &[(0, 1), (2, 0)])).await;
+    // The change mode before migration 4: one snapshot of the changes and the current
+    // rows, market 1 gone missing at 3 (a time no history row records).
+    let recorded = markets(changed, &[(0, 0), (1, 0)]);
+    insert_capture(db, changed, 0, &recorded).await;
+    for (market, unavailable) in recorded.iter().zip([None, Some(at(3))]) {
+        competitor_market_odds_current::ActiveModel {
+            competitor_event_id: Set(changed),
+            betpawa_market_id: Set(market.betpawa_market_id.clone()),
+            betpawa_market_name: Set(market.betpawa_market_name.clone()),
+            line: Set(market.line),
+            handicap_type: Set(market.handicap_type.clone()),
+            handicap_home: Set(market.handicap_home),
+            handicap_away: Set(market.handicap_away),
+            outcomes: Set(market.outcomes.clone()),
+            changed_at: Set(at(0)),
+            unavailable_at: Set(unavailable),
+            ..Default::default()
+        }
+        .insert(db)
+        .await
+        .expect("a current row of the change mode");
+    }
+    let change_mode_rows = current_rows_in(db, changed).await;
+
+    Migrator::up(db, None).await.expect("up");
+
+    let rows = current_rows(db, full).await;
+    let row = |k: usize| {
+        let market = crate::fold::markets(full, &[(k, 0)]).remove(0);
+        rows.iter()
+            .find(|row| same_market(row, &market))
+            .unwrap_or_else(|| panic!("market {k} in {rows:?}"))
+            .clone()
+    };
+    assert_eq!(rows.len(), 3);
+    assert_eq!(row(0).outcomes, markets(full, &[(0, 1)])[0].outcomes);
+    assert_eq!((row(0).changed_at, row(0).unavailable_at), (at(5), None));
+    assert_eq!(
+        (row(1).changed_at, row(1).unavailable_at),
+        (at(0), Some(at(5)))
+    );
+    assert_eq!((row(2).changed_at, row(2).unavailable_at), (at(5), None));
+    assert_eq!(current_rows_in(db, changed).await, change_mode_rows);
+
+    let kinds = |event: i32| async move {
+        CompetitorOddsSnapshot::find()
+            .filter(entity::competitor_odds_snapshot::Column::CompetitorEventId.eq(event))
+            .all(db)
+            .await
+            .expect("snapshots")
+            .into_iter()
+            .map(|s| s.kind)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(full).await, [SnapshotKind::Full, SnapshotKind::Full]);
+    assert_eq!(kinds(changed).await, [SnapshotKind::Change]);
+}
+both!(empty: up_folds_the_history_written_before_the_fold);

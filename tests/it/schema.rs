@@ -49,6 +49,7 @@ const EXPECTED_COLUMNS: &[&str] = &[
     "competitor_odds_snapshots.scrape_run_id integer",
     "competitor_odds_snapshots.raw_response json",
     "competitor_odds_snapshots.last_confirmed_at timestamp with time zone",
+    "competitor_odds_snapshots.kind character varying(6) NOT NULL DEFAULT 'full'::character varying",
     "competitor_tournaments.id integer NOT NULL DEFAULT nextval('competitor_tournaments_id_seq'::regclass)",
     "competitor_tournaments.source character varying(20) NOT NULL",
     "competitor_tournaments.sport_id integer NOT NULL",
@@ -96,6 +97,8 @@ const EXPECTED_CONSTRAINTS: &[&str] = &[
     "competitor_market_odds_current fk_competitor_market_odds_current_competitor_event_id_competito FOREIGN KEY (competitor_event_id) REFERENCES competitor_events(id) ON DELETE CASCADE",
     "competitor_market_odds_current pk_competitor_market_odds_current PRIMARY KEY (id)",
     "competitor_market_odds_current uq_competitor_market_odds_current_market UNIQUE NULLS NOT DISTINCT (competitor_event_id, betpawa_market_id, line, handicap_type, handicap_home, handicap_away)",
+    "competitor_odds_snapshots ck_competitor_odds_snapshots_kind CHECK (((kind)::text = ANY ((ARRAY['full'::character varying, 'change'::character varying, 'stale'::character varying])::text[])))",
+    "competitor_odds_snapshots competitor_odds_snapshots_fold TRIGGER DEFERRABLE INITIALLY DEFERRED",
     "competitor_odds_snapshots fk_competitor_odds_snapshots_competitor_event_id_competitor_eve FOREIGN KEY (competitor_event_id) REFERENCES competitor_events(id) ON DELETE CASCADE",
     "competitor_odds_snapshots fk_competitor_odds_snapshots_scrape_run_id_scrape_runs FOREIGN KEY (scrape_run_id) REFERENCES scrape_runs(id) ON DELETE SET NULL",
     "competitor_odds_snapshots pk_competitor_odds_snapshots PRIMARY KEY (id)",
@@ -150,6 +153,34 @@ const EXPECTED_INDEXES: &[&str] = &[
     "CREATE UNIQUE INDEX uq_tournaments_sportradar_id ON public.tournaments USING btree (sportradar_id)",
 ];
 
+/// `pg_get_triggerdef`, sorted by trigger name: the fold of migration 4.
+const EXPECTED_TRIGGERS: &[&str] = &[
+    "CREATE CONSTRAINT TRIGGER competitor_odds_snapshots_fold AFTER INSERT ON public.competitor_odds_snapshots DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION competitor_odds_snapshots_fold()",
+    "CREATE TRIGGER competitor_odds_snapshots_noted AFTER INSERT ON public.competitor_odds_snapshots REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION competitor_odds_snapshots_noted()",
+];
+
+/// `name(arguments)` of the functions in the public schema, sorted.
+const EXPECTED_FUNCTIONS: &[&str] = &[
+    "competitor_fold_pending()",
+    "competitor_fold_snapshots(snapshots bigint[], incremental boolean)",
+    "competitor_fold_wave(snapshots bigint[])",
+    "competitor_odds_snapshots_fold()",
+    "competitor_odds_snapshots_noted()",
+    "competitor_offered_markets(snapshots bigint[], snapshot_kind character varying)",
+    "competitor_rebuild_current_odds(events integer[])",
+    "competitor_same_outcomes(a json, b json)",
+];
+
+const TRIGGERS_SQL: &str = "\
+    SELECT pg_get_triggerdef(t.oid) AS line FROM pg_trigger t \
+    JOIN pg_class c ON c.oid = t.tgrelid \
+    WHERE c.relnamespace = 'public'::regnamespace AND NOT t.tgisinternal \
+    ORDER BY t.tgname";
+
+const FUNCTIONS_SQL: &str = "\
+    SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS line \
+    FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace ORDER BY 1";
+
 const COLUMNS_SQL: &str = "\
     SELECT c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) \
         || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END \
@@ -182,6 +213,21 @@ pub async fn assert_reference_catalog(db: &DatabaseConnection) {
         EXPECTED_CONSTRAINTS,
     );
     assert_lines("indexes", &lines(db, INDEXES_SQL).await, EXPECTED_INDEXES);
+    assert_fold(db).await;
+}
+
+/// The fold's triggers and functions (migration 4) against the reference.
+pub async fn assert_fold(db: &DatabaseConnection) {
+    assert_lines(
+        "triggers",
+        &lines(db, TRIGGERS_SQL).await,
+        EXPECTED_TRIGGERS,
+    );
+    assert_lines(
+        "functions",
+        &lines(db, FUNCTIONS_SQL).await,
+        EXPECTED_FUNCTIONS,
+    );
 }
 
 /// Every catalog line of `db`'s public schema (columns, then constraints, then indexes),
@@ -242,6 +288,7 @@ pub async fn assert_competitor_catalog(db: &DatabaseConnection, extra_columns: &
         &expected_constraints,
     );
     assert_lines("competitor indexes", &indexes, &expected_indexes);
+    assert_fold(db).await;
 }
 
 async fn up_on_an_empty_database_produces_the_reference_catalog(db: &DatabaseConnection) {

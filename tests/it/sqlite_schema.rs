@@ -49,6 +49,7 @@ const EXPECTED_COLUMNS: &[&str] = &[
     "competitor_odds_snapshots.scrape_run_id INTEGER",
     "competitor_odds_snapshots.raw_response json_text",
     "competitor_odds_snapshots.last_confirmed_at timestamp_with_timezone_text",
+    "competitor_odds_snapshots.kind varchar(6) NOT NULL DEFAULT 'full'",
     "competitor_tournaments.id INTEGER NOT NULL PRIMARY KEY",
     "competitor_tournaments.source varchar(20) NOT NULL",
     "competitor_tournaments.sport_id INTEGER NOT NULL",
@@ -154,7 +155,10 @@ const EXPECTED_NAMED_CONSTRAINTS: &[(&str, &[&str])] = &[
     ),
     (
         "competitor_odds_snapshots",
-        &["pk_competitor_odds_snapshots"],
+        &[
+            "pk_competitor_odds_snapshots",
+            "ck_competitor_odds_snapshots_kind",
+        ],
     ),
     ("competitor_market_odds", &["pk_competitor_market_odds"]),
     (

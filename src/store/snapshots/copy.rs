@@ -25,6 +25,12 @@ pub(crate) async fn write_snapshots(
 ) -> Result<Vec<i64>, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     let ids = copy_snapshots(&mut tx, snapshots).await?;
+    // The fold the insert trigger would run at commit, run here so its errors are this
+    // write's (migration 4).
+    sqlx::query("SELECT competitor_fold_pending()")
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(ids)
 }

@@ -23,12 +23,14 @@ pub use record::{RecordedOdds, record_odds};
 use chrono::{DateTime, Utc};
 use entity::outcome::Outcomes;
 use entity::validation::ValidationError;
-use entity::{clock, competitor_market_odds, competitor_odds_snapshot};
+use entity::{SnapshotKind, clock, competitor_market_odds, competitor_odds_snapshot};
 use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
 use serde::{Deserialize, Serialize};
 
-pub(crate) use super::backend::{array, id_list, is_in_ids, rows_per_statement, statement};
+pub(crate) use super::backend::{
+    array, id_list, is_in_ids, lock_events, rows_per_statement, statement,
+};
 pub(crate) use super::connection::StoreConnection;
 pub(crate) use super::error::StoreError;
 pub(crate) use super::newest::newest_snapshots;
@@ -109,31 +111,6 @@ impl NewMarket {
     }
 }
 
-/// The final state of one current market, to upsert into
-/// `competitor_market_odds_current`.
-pub(crate) struct CurrentMarket<'a> {
-    /// Its competitor event.
-    pub(crate) event: i32,
-    /// The market as last captured: identity, name and outcomes.
-    pub(crate) market: &'a NewMarket,
-    /// When its outcomes last changed.
-    pub(crate) changed_at: DateTime<Utc>,
-    /// Since when it is missing from its event's captures.
-    pub(crate) unavailable_at: Option<DateTime<Utc>>,
-}
-
-/// Upserts `markets` into the current odds table inside `txn`, outcomes stored as the
-/// compact JSON text the store writes everywhere.
-pub(crate) async fn upsert_current_markets(
-    txn: &DatabaseTransaction,
-    markets: &[CurrentMarket<'_>],
-) -> Result<(), StoreError> {
-    match WritePath::of(txn)? {
-        WritePath::Copy(_) | WritePath::Unnest => unnest::upsert_current(txn, markets).await,
-        WritePath::Sqlite => sqlite::upsert_current(txn, markets).await,
-    }
-}
-
 /// `value` as `json` text.
 pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Db(DbErr::Json(err.to_string())))
@@ -170,16 +147,22 @@ where
     match WritePath::of(db)? {
         WritePath::Copy(pool) => retrying(|| copy::write_snapshots(pool, snapshots)).await,
         WritePath::Unnest | WritePath::Sqlite => {
-            in_transaction!(db, |txn| write_in_transaction(&txn, snapshots)).await
+            in_transaction!(db, |txn| async {
+                let ids = write_in_transaction(&txn, snapshots, SnapshotKind::Full).await?;
+                fold_written(&txn, &ids).await?;
+                Ok::<_, StoreError>(ids)
+            })
+            .await
         }
     }
 }
 
-/// Writes `snapshots` and their markets inside `txn`; returns the snapshot ids in input
-/// order.
+/// Writes `snapshots`, of `kind`, and their markets inside `txn`; returns the snapshot
+/// ids in input order. The current odds are not folded yet (see [`fold_written`]).
 pub(crate) async fn write_in_transaction(
     txn: &DatabaseTransaction,
     snapshots: &[NewSnapshot],
+    kind: SnapshotKind,
 ) -> Result<Vec<i64>, StoreError> {
     if snapshots.is_empty() {
         return Ok(Vec::new());
@@ -187,11 +170,19 @@ pub(crate) async fn write_in_transaction(
     match WritePath::of(txn)? {
         WritePath::Copy(_) | WritePath::Unnest => {
             let ids = allocate_snapshot_ids(txn, snapshots.len()).await?;
-            unnest::write_snapshots(txn, snapshots, &ids).await?;
+            unnest::write_snapshots(txn, snapshots, &ids, kind).await?;
             Ok(ids)
         }
-        WritePath::Sqlite => sqlite::write_snapshots(txn, snapshots).await,
+        WritePath::Sqlite => sqlite::write_snapshots(txn, snapshots, kind).await,
     }
+}
+
+/// Folds the snapshots written in `txn` (`ids`) into the current odds, before the
+/// transaction commits, so reads later in it see them: on PostgreSQL the fold the insert
+/// trigger would otherwise run at commit, on SQLite the store's own (see
+/// [`migration::fold`]).
+pub(crate) async fn fold_written(txn: &DatabaseTransaction, ids: &[i64]) -> Result<(), StoreError> {
+    Ok(migration::fold::fold_written(txn, ids).await?)
 }
 
 /// How a batch is written; decided by the connection alone.

@@ -4,8 +4,9 @@
 //!
 //! One transaction: lock the batch's events (PostgreSQL advisory locks, in id order),
 //! read their newest snapshot and current markets, compare in memory, then write the
-//! history through the snapshot leaves, confirm unchanged captures, and upsert or mark
-//! the current markets.
+//! history through the snapshot leaves as change-only snapshots (a market gone missing is
+//! a row with no outcomes), confirm unchanged captures, and fold the history written into
+//! the current odds, as every writer's snapshots are folded ([`migration::fold`]).
 //!
 //! Outcomes compare as the JSON text the store writes (compact, starting `[{"name":"`),
 //! which is how it stores them; outcomes stored in another form, by another client, are
@@ -16,7 +17,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, Utc};
-use entity::competitor_market_odds_current as current;
+use entity::SnapshotKind;
 use entity::competitor_odds_snapshot as snapshot;
 use entity::outcome::Outcomes;
 use sea_orm::sea_query::Query;
@@ -27,27 +28,29 @@ use sea_orm::{
 };
 
 use super::{
-    CurrentMarket, NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, id_list,
-    in_transaction, is_in_ids, newest_snapshots, statement, upsert_current_markets, validate,
+    NewMarket, NewSnapshot, StoreConnection, StoreError, WritePath, fold_written, id_list,
+    in_transaction, is_in_ids, lock_events, newest_snapshots, statement, validate,
     write_in_transaction,
 };
 
 /// What one [`record_odds`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecordedOdds {
-    /// History snapshots written: one per capture that changed a market, and one for the
-    /// first capture of an event.
+    /// History snapshots written: one per capture that changed a market's outcomes or
+    /// availability, and one for the first capture of an event.
     pub snapshots: u64,
     /// Markets written as history (new, changed, or back after being unavailable).
     pub markets_written: u64,
     /// Markets whose outcomes equal the current ones: nothing written for them.
     pub markets_unchanged: u64,
-    /// Current markets missing from their event's capture, now marked `unavailable_at`.
+    /// Current markets missing from their event's capture (or captured with no outcomes),
+    /// now unavailable: each written as history with no outcomes (counted apart from
+    /// `markets_written`).
     pub markets_unavailable: u64,
     /// Markets back after being unavailable (counted in `markets_written` too).
     pub markets_returned: u64,
-    /// Captures that changed no outcomes: the event's newest snapshot's
-    /// `last_confirmed_at` moved to them instead of writing rows.
+    /// Captures that changed nothing: the event's newest snapshot's `last_confirmed_at`
+    /// moved to them instead of writing rows.
     pub events_confirmed: u64,
     /// Captures not newer than what the store already holds for their event (its newest
     /// snapshot's freshness): they changed nothing.
@@ -56,16 +59,20 @@ pub struct RecordedOdds {
 
 /// Records captures in change mode and returns what changed.
 ///
-/// Per event and capture, compared with `competitor_market_odds_current`:
+/// Per event and capture, compared with `competitor_market_odds_current` as any writer
+/// left it (this mode, full captures, other clients):
 /// - markets that are new, changed (other outcomes), or back after being unavailable
-///   are written as history, one snapshot per capture holding only those markets, and
-///   upserted into the current table (`changed_at` = the capture time);
+///   are written as history, one change-only snapshot per capture (`kind = 'change'`)
+///   holding only those markets, and set in the current table (`changed_at` = the capture
+///   time);
+/// - current markets missing from the capture, or captured with no outcomes, are written
+///   into that snapshot with no outcomes (`[]`, the market withdrawn), and are
+///   `unavailable_at` the capture time in the current table until they come back (a
+///   change);
 /// - unchanged markets write nothing;
-/// - a capture that changes no outcomes moves `last_confirmed_at` of the event's newest
+/// - a capture that changes nothing moves `last_confirmed_at` of the event's newest
 ///   snapshot (an event's first capture writes a snapshot all the same, so freshness
 ///   has a row to hang on);
-/// - current markets missing from the capture get `unavailable_at` (no history row: the
-///   current table says since when), and come back as a change;
 /// - a capture not newer than the event's freshness (its newest snapshot's
 ///   `last_confirmed_at`, else `captured_at`) changes nothing, so a late or repeated
 ///   capture never rolls the current odds back.
@@ -259,18 +266,14 @@ struct Market<'a> {
     id: Option<i64>,
     /// For a market new in this call, its place in the order captures brought them.
     arrival: usize,
+    /// Its identity as written, for a row that withdraws it.
+    key: KeyValues<'a>,
     name: &'a str,
     /// Its outcomes as JSON text.
     json: &'a str,
     /// Its outcomes as read, when another client stored them in another JSON form.
     foreign: Option<Outcomes>,
-    /// The capture that last set it in this call, if any.
-    written: Option<&'a NewMarket>,
-    /// When `written`: the time of that capture.
-    changed_at: DateTime<Utc>,
     unavailable_at: Option<DateTime<Utc>>,
-    /// `unavailable_at` (only) changed in this call.
-    marked: bool,
     /// The latest capture of this call that offered it.
     offered_at: DateTime<Utc>,
 }
@@ -282,6 +285,51 @@ impl Market<'_> {
         self.unavailable_at.is_none()
             && self.name == market.betpawa_market_name
             && (self.json == json || self.foreign.as_ref() == Some(&market.outcomes))
+    }
+
+    /// The history row that withdraws it: its identity and name, no outcomes.
+    fn withdrawn(&self) -> NewMarket {
+        NewMarket {
+            betpawa_market_id: self.key.market_id.to_owned(),
+            betpawa_market_name: self.name.to_owned(),
+            line: self.key.line,
+            handicap_type: self.key.handicap_type.map(str::to_owned),
+            handicap_home: self.key.handicap_home,
+            handicap_away: self.key.handicap_away,
+            outcomes: Outcomes::default(),
+        }
+    }
+}
+
+/// A market's identity columns as stored or captured.
+#[derive(Clone, Copy)]
+struct KeyValues<'a> {
+    market_id: &'a str,
+    line: Option<f64>,
+    handicap_type: Option<&'a str>,
+    handicap_home: Option<f64>,
+    handicap_away: Option<f64>,
+}
+
+impl<'a> KeyValues<'a> {
+    fn of(market: &'a NewMarket) -> Self {
+        KeyValues {
+            market_id: &market.betpawa_market_id,
+            line: market.line,
+            handicap_type: market.handicap_type.as_deref(),
+            handicap_home: market.handicap_home,
+            handicap_away: market.handicap_away,
+        }
+    }
+
+    fn key(&self) -> MarketKey<'a> {
+        MarketKey::new(
+            self.market_id,
+            self.line,
+            self.handicap_type,
+            self.handicap_home,
+            self.handicap_away,
+        )
     }
 }
 
@@ -325,28 +373,26 @@ async fn record(
     }
     let stored = stored_markets(txn, &events).await?;
     for market in &stored {
-        let key = MarketKey::new(
-            &market.betpawa_market_id,
-            market.line,
-            market.handicap_type.as_deref(),
-            market.handicap_home,
-            market.handicap_away,
-        );
+        let key = KeyValues {
+            market_id: &market.betpawa_market_id,
+            line: market.line,
+            handicap_type: market.handicap_type.as_deref(),
+            handicap_home: market.handicap_home,
+            handicap_away: market.handicap_away,
+        };
         let state = states.entry(market.competitor_event_id).or_default();
         state.markets.insert(
-            key,
+            key.key(),
             Market {
                 id: Some(market.id),
                 arrival: 0,
+                key,
                 name: &market.betpawa_market_name,
                 json: &market.outcomes,
                 foreign: (!in_store_form(&market.outcomes))
                     .then(|| serde_json::from_str(&market.outcomes).ok())
                     .flatten(),
-                written: None,
-                changed_at: DateTime::<Utc>::UNIX_EPOCH,
                 unavailable_at: market.unavailable_at,
-                marked: false,
                 offered_at: DateTime::<Utc>::MIN_UTC,
             },
         );
@@ -379,15 +425,15 @@ async fn record(
     }
     recorded.snapshots = history.len() as u64;
 
-    let written = write_in_transaction(txn, &history).await?;
+    let written = write_in_transaction(txn, &history, SnapshotKind::Change).await?;
     confirm(txn, &states, &written).await?;
-    mark_unavailable(txn, &states).await?;
-    upsert_current(txn, &states).await?;
+    fold_written(txn, &written).await?;
     Ok(recorded)
 }
 
-/// Applies one capture to its event's state; returns the markets to write as history,
-/// or `None` when the capture writes no snapshot (stale, or confirming).
+/// Applies one capture to its event's state; returns the markets to write as history
+/// (changes, then the markets it withdraws), or `None` when the capture writes no snapshot
+/// (stale, or confirming).
 fn compare<'a>(
     state: &mut EventState<'a>,
     capture: &'a NewSnapshot,
@@ -401,6 +447,10 @@ fn compare<'a>(
     }
     let mut changes = Vec::new();
     for (market, prepared) in capture.markets.iter().zip(prepared) {
+        // A market with no outcomes is not on offer: it counts as missing, below.
+        if market.outcomes.0.is_empty() {
+            continue;
+        }
         let arrival = state.markets.len();
         match state.markets.entry(prepared.key) {
             Entry::Occupied(mut current) if current.get().holds(market, &prepared.json) => {
@@ -420,13 +470,11 @@ fn compare<'a>(
                 let changed = Market {
                     id,
                     arrival,
+                    key: KeyValues::of(market),
                     name: &market.betpawa_market_name,
                     json: &prepared.json,
                     foreign: None,
-                    written: Some(market),
-                    changed_at: at,
                     unavailable_at: None,
-                    marked: false,
                     offered_at: at,
                 };
                 match entry {
@@ -439,14 +487,19 @@ fn compare<'a>(
             }
         }
     }
-    for market in state.markets.values_mut() {
-        if market.unavailable_at.is_none() && market.offered_at != at {
-            market.unavailable_at = Some(at);
-            market.marked = true;
-            recorded.markets_unavailable += 1;
-        }
-    }
     recorded.markets_written += changes.len() as u64;
+    let mut withdrawn: Vec<&mut Market> = state
+        .markets
+        .values_mut()
+        .filter(|market| market.unavailable_at.is_none() && market.offered_at != at)
+        .collect();
+    // Stored markets in id order, then new ones in the order they came.
+    withdrawn.sort_by_key(|market| (market.id.unwrap_or(i64::MAX), market.arrival));
+    recorded.markets_unavailable += withdrawn.len() as u64;
+    for market in withdrawn {
+        market.unavailable_at = Some(at);
+        changes.push(market.withdrawn());
+    }
     if changes.is_empty() && state.newest.is_some() {
         recorded.events_confirmed += 1;
         state.confirmed = Some(at);
@@ -456,24 +509,6 @@ fn compare<'a>(
         return None;
     }
     Some(changes)
-}
-
-/// Two-key advisory locks on the events, in ascending id order, held until the
-/// transaction ends (PostgreSQL; SQLite has one writer at a time anyway).
-async fn lock_events(txn: &DatabaseTransaction, events: &[i32]) -> Result<(), StoreError> {
-    /// The first key of the lock pair: "current odds" spelled as a number.
-    const CURRENT_ODDS_LOCK: i32 = 0x636f_6464;
-    if txn.get_database_backend() != DbBackend::Postgres {
-        return Ok(());
-    }
-    let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
-    txn.query_all_raw(statement(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1, CAST(id AS integer)) FROM unnest($2::bigint[]) AS id",
-        vec![CURRENT_ODDS_LOCK.into(), id_list(DbBackend::Postgres, &ids)],
-    ))
-    .await?;
-    Ok(())
 }
 
 /// The current markets of `events`.
@@ -519,19 +554,6 @@ async fn confirm(
     set_time(txn, snapshot::Column::LastConfirmedAt, confirmed).await
 }
 
-/// Sets `unavailable_at` on stored markets that only went missing.
-async fn mark_unavailable(
-    txn: &DatabaseTransaction,
-    states: &HashMap<i32, EventState<'_>>,
-) -> Result<(), StoreError> {
-    let missing = states
-        .values()
-        .flat_map(|state| state.markets.values())
-        .filter(|market| market.marked && market.written.is_none())
-        .filter_map(|market| Some((market.id?, market.unavailable_at?)));
-    set_time(txn, current::Column::UnavailableAt, missing).await
-}
-
 /// Sets `column` of its table's rows to a time per row id: one statement per distinct
 /// time (a round's captures share one), ids in ascending order.
 async fn set_time(
@@ -554,32 +576,4 @@ async fn set_time(
         txn.execute(&update).await?;
     }
     Ok(())
-}
-
-/// Upserts every market a capture of this call wrote, with its final state: stored rows
-/// in id order, then new ones in the order captures brought them.
-async fn upsert_current(
-    txn: &DatabaseTransaction,
-    states: &HashMap<i32, EventState<'_>>,
-) -> Result<(), StoreError> {
-    let mut rows: Vec<(Option<i64>, usize, CurrentMarket)> = Vec::new();
-    for (event, state) in states {
-        for market in state.markets.values() {
-            if let Some(written) = market.written {
-                rows.push((
-                    market.id,
-                    market.arrival,
-                    CurrentMarket {
-                        event: *event,
-                        market: written,
-                        changed_at: market.changed_at,
-                        unavailable_at: market.unavailable_at,
-                    },
-                ));
-            }
-        }
-    }
-    rows.sort_by_key(|(id, arrival, row)| (row.event, id.unwrap_or(i64::MAX), *arrival));
-    let rows: Vec<CurrentMarket> = rows.into_iter().map(|(_, _, row)| row).collect();
-    upsert_current_markets(txn, &rows).await
 }

@@ -22,7 +22,7 @@ use crate::sql::{count, count_where, scalar};
 const ITERATIONS: usize = 8;
 
 /// A pool on the test's database whose connections report their statistics on release.
-fn stress_pool(db: &DatabaseConnection) -> DatabaseConnection {
+pub fn stress_pool(db: &DatabaseConnection) -> DatabaseConnection {
     let options = db.get_postgres_connection_pool().connect_options();
     let pool = PgPoolOptions::new()
         .max_connections(12)
@@ -36,7 +36,7 @@ fn stress_pool(db: &DatabaseConnection) -> DatabaseConnection {
     SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
 }
 
-async fn deadlocks(db: &DatabaseConnection) -> i64 {
+pub async fn deadlocks(db: &DatabaseConnection) -> i64 {
     crate::sql::execute(db, "SELECT pg_stat_clear_snapshot()", vec![])
         .await
         .expect("clear the stats snapshot");

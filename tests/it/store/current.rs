@@ -57,13 +57,20 @@ async fn current_odds_hold_every_market_and_the_freshness(db: &DatabaseConnectio
     assert_eq!(odds[&confirmed].freshness, Some(at(7)));
     assert!(store::current_odds(db, &[]).await.unwrap().is_empty());
 
-    // An event written in full mode only has a freshness and no current market.
+    // An event written in full mode has its capture's markets as current odds too.
     store::write_snapshots(db, &[capture(never, 2, 0, 9)])
         .await
         .unwrap();
     let full = store::current_odds(db, &[never]).await.unwrap();
     assert_eq!(full[&never].freshness, Some(at(9)));
-    assert!(full[&never].markets.is_empty());
+    let outcomes: Vec<_> = full[&never].markets.iter().map(|m| &m.outcomes).collect();
+    assert_eq!(
+        outcomes,
+        [0, 1]
+            .map(|k| testing::market(never, k, 0).outcomes)
+            .iter()
+            .collect::<Vec<_>>()
+    );
 }
 both!(current_odds_hold_every_market_and_the_freshness);
 

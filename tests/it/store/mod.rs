@@ -2,12 +2,13 @@
 //! snapshot writes, reads, retention; then what holds across them: `Send` futures,
 //! concurrent cycles, killed connections and one behaviour on every write path.
 
-mod concurrency;
+pub mod concurrency;
 mod current;
 mod edge_inputs;
 mod faults;
 mod latest;
 mod link;
+mod rebuild;
 mod record;
 mod retention;
 mod send;

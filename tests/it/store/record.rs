@@ -111,18 +111,23 @@ async fn new_changed_unchanged_vanished_and_returning_markets(db: &DatabaseConne
         "last known odds kept"
     );
     assert!(by_k(4).is_available());
-    assert_eq!(count(db, "competitor_market_odds").await, 6);
+    assert_eq!(count(db, "competitor_market_odds").await, 7);
     let newest = CompetitorOddsSnapshot::find()
         .order_by_desc(entity::competitor_odds_snapshot::Column::Id)
         .one(db)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(newest.kind, entity::SnapshotKind::Change);
     let written: Vec<NewMarket> = super::stored_markets(db, newest.id).await;
+    let withdrawn = NewMarket {
+        outcomes: Outcomes::default(),
+        ..market(e, 3, 0)
+    };
     assert_eq!(
         written,
-        vec![market(e, 1, 1), market(e, 4, 0)],
-        "only the changes"
+        vec![market(e, 1, 1), market(e, 4, 0), withdrawn],
+        "only the changes, and the market gone missing with no outcomes"
     );
 
     // Market 3 comes back with its old odds: a change all the same.
