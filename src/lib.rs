@@ -25,6 +25,11 @@ pub mod testing;
 /// Python service created the competitor tables, converges them to this crate's schema,
 /// keeping their rows.
 ///
+/// Applied migrations are recorded in [`migration::MIGRATION_TABLE`], not in
+/// sea-orm-migration's `seaql_migrations`, which stays the service's own migrator's; on a
+/// database where an earlier version recorded them in `seaql_migrations`, the first run
+/// moves them, leaving the service's records there alone.
+///
 /// # Errors
 ///
 /// The [`DbErr`] of the lock or of a failing migration; the migrations applied before a

@@ -19,6 +19,9 @@
 //!   migration in a savepoint of it. A run that finds the file locked retries for at most
 //!   [`SQLITE_LOCK_WAIT`]. `fresh` there is all or nothing, and drops referencing tables
 //!   first (see `fresh_sqlite`).
+//!
+//! Every run begins, under the lock, by moving this crate's records out of
+//! `seaql_migrations` (see [`crate::records`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use crate::m20261126_000002_create_competitor_tables::check_up;
+use crate::records::move_legacy_records;
 
 /// The PostgreSQL advisory lock key every migration run of this crate holds: the ASCII
 /// bytes of `cdb_migr` read as a big-endian `i64` (`0x6364_625f_6d69_6772`). Advisory locks
@@ -64,8 +68,11 @@ impl Operation {
         matches!(self, Self::Up(_) | Self::Fresh | Self::Refresh)
     }
 
-    /// The operation through `M`'s provided (unlocked) trait methods.
+    /// The operation through `M`'s provided (unlocked) trait methods, once this crate's
+    /// records are where `M` reads them.
     async fn run_unlocked<M: MigratorTrait>(self, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
+        // Under the lock, before anything reads the applied migrations.
+        move_legacy_records::<M>(&db).await?;
         match self {
             Self::Up(steps) => {
                 // Under the lock: another run may be creating the tables it checks.

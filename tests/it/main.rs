@@ -8,6 +8,7 @@ mod entities;
 mod fixtures;
 mod harness;
 mod migration_lock;
+mod migration_records;
 mod migrations;
 mod schema;
 mod soft_delete;

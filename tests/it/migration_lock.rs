@@ -67,7 +67,10 @@ async fn migrate_twice_at_once(db: &DatabaseConnection) -> [Result<(), DbErr>; 2
 async fn assert_each_migration_recorded_once(db: &DatabaseConnection) {
     let recorded = lines(
         db,
-        "SELECT version AS line FROM seaql_migrations ORDER BY version",
+        &format!(
+            "SELECT version AS line FROM {} ORDER BY version",
+            migration::MIGRATION_TABLE
+        ),
     )
     .await;
     let migrations = Migrator::migrations();
