@@ -35,7 +35,7 @@ pub(crate) use super::newest::newest_snapshots;
 pub(crate) use super::retry::{in_transaction, retrying};
 
 /// One capture of one competitor event, with its markets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewSnapshot {
     /// The competitor event captured.
     pub competitor_event_id: i32,

@@ -33,7 +33,7 @@ use super::{
 };
 
 /// What one [`record_odds`] call did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RecordedOdds {
     /// History snapshots written: one per capture that changed a market, and one for the
     /// first capture of an event.

@@ -11,6 +11,7 @@ mod link;
 mod record;
 mod retention;
 mod send;
+mod serde;
 mod snapshots;
 mod upsert;
 
