@@ -5,6 +5,7 @@
 mod concurrency;
 mod current;
 mod edge_inputs;
+mod error;
 mod faults;
 mod latest;
 mod link;
