@@ -152,6 +152,7 @@ fn missing_table(err: &DbErr) -> Option<String> {
 }
 
 /// The violated constraint's name, which PostgreSQL reports and SQLite does not.
+#[cfg(feature = "postgres")]
 fn constraint_name(err: &DbErr) -> Option<String> {
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
         err
@@ -161,4 +162,10 @@ fn constraint_name(err: &DbErr) -> Option<String> {
     let database = sqlx.as_database_error()?;
     let postgres = database.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()?;
     postgres.constraint().map(str::to_owned)
+}
+
+/// Without PostgreSQL, no error names its constraint.
+#[cfg(not(feature = "postgres"))]
+fn constraint_name(_err: &DbErr) -> Option<String> {
+    None
 }
