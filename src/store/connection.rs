@@ -7,7 +7,10 @@ pub(crate) use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
 /// A connection the store works through: the pool ([`DatabaseConnection`]) or the
-/// caller's own [`DatabaseTransaction`].
+/// caller's own [`DatabaseTransaction`] (sea-orm's types).
+///
+/// [`DatabaseConnection`]: https://docs.rs/sea-orm/2.0.4/sea_orm/struct.DatabaseConnection.html
+/// [`DatabaseTransaction`]: https://docs.rs/sea-orm/2.0.4/sea_orm/struct.DatabaseTransaction.html
 ///
 /// Which one it is decides how [`write_snapshots`](super::write_snapshots) and
 /// [`record_odds`](super::record_odds) write on PostgreSQL: given the pool they take a

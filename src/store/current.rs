@@ -21,15 +21,16 @@ pub struct CurrentOdds {
     /// `last_confirmed_at`, else that snapshot's `captured_at`; `None` before its first
     /// capture.
     pub freshness: Option<DateTime<Utc>>,
-    /// Its current markets in the order they first appeared, unavailable ones included
-    /// (`unavailable_at` set).
+    /// Its current markets ([`entity::competitor_market_odds_current::Model`]) in the order
+    /// they first appeared, unavailable ones included (`unavailable_at` set).
     pub markets: Vec<current::Model>,
 }
 
 /// One competitor's event linked to a Betpawa event, with its current odds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompetitorOdds {
-    /// The competitor event (active, linked to the Betpawa event).
+    /// The competitor event ([`entity::competitor_event::Model`]), active and linked to the
+    /// Betpawa event.
     pub event: competitor_event::Model,
     /// Its current odds.
     pub odds: CurrentOdds,

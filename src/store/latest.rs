@@ -18,9 +18,10 @@ use super::newest::newest_snapshots;
 /// The newest snapshot of an event with all its markets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatestSnapshot {
-    /// The snapshot.
+    /// The snapshot ([`entity::competitor_odds_snapshot::Model`]).
     pub snapshot: competitor_odds_snapshot::Model,
-    /// Its markets, in the order they were written.
+    /// Its markets ([`entity::competitor_market_odds::Model`]), in the order they were
+    /// written.
     pub markets: Vec<competitor_market_odds::Model>,
 }
 
