@@ -54,7 +54,7 @@ impl MigratorTrait for ServiceMigrator {
 
 /// The crate's migrations as versions before its own table ran them: recorded in
 /// `seaql_migrations`, as today's databases hold them.
-struct MigratorOfEarlierVersions;
+pub struct MigratorOfEarlierVersions;
 
 #[async_trait::async_trait]
 impl MigratorTrait for MigratorOfEarlierVersions {
