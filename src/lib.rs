@@ -10,8 +10,12 @@
 
 use sea_orm::{DatabaseConnection, DbErr};
 
+// Inlined, so these docs hold the entities and every link to them resolves, whatever
+// order `cargo doc --no-deps` documents the crates in (rustdoc leaves a link into another
+// crate as plain text when that crate's docs are not written yet).
+#[doc(inline)]
 pub use entity;
-pub use migration::{Migrator, MigratorTrait};
+pub use migration::{MIGRATION_LOCK_KEY, MIGRATION_TABLE, Migrator, MigratorTrait};
 pub mod sportradar;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -21,14 +25,21 @@ pub mod testing;
 ///
 /// Runs the pending migrations ([`Migrator::up`](MigratorTrait::up)) under the migration
 /// lock, so replicas starting together migrate one after the other and the later ones find
-/// nothing left to do (see [`migration::MIGRATION_LOCK_KEY`]). On a database where the
+/// nothing left to do (see [`MIGRATION_LOCK_KEY`]). On a database where the
 /// Python service created the competitor tables, converges them to this crate's schema,
 /// keeping their rows.
+///
+/// Applied migrations are recorded in [`MIGRATION_TABLE`], not in
+/// sea-orm-migration's `seaql_migrations`, which stays the service's own migrator's; on a
+/// database where an earlier version recorded them in `seaql_migrations`, the first run
+/// moves them, leaving the service's records there alone.
 ///
 /// # Errors
 ///
 /// The [`DbErr`] of the lock or of a failing migration; the migrations applied before a
 /// failing one stay applied, the failing one leaves nothing behind.
+///
+/// [`DbErr`]: https://docs.rs/sea-orm/2.0.4/sea_orm/enum.DbErr.html
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }

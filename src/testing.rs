@@ -21,6 +21,7 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
 ///
 /// # Errors
 /// The database's, as [`StoreError`].
+#[cfg(feature = "postgres")]
 pub async fn copy_snapshots(
     pool: &sea_orm::sqlx::PgPool,
     snapshots: &[NewSnapshot],

@@ -8,7 +8,7 @@
 //! enum, the [`SnapshotKind`] of a snapshot, typed market [`outcome`]s, the [`soft_delete`] filters and the [`validation`]
 //! rules every write path shares.
 //!
-//! Timestamps are `timestamptz`, read and written as [`chrono::DateTime<Utc>`](chrono::DateTime).
+//! Timestamps are `timestamptz`, read and written as [`chrono::DateTime<Utc>`](https://docs.rs/chrono/0.4/chrono/struct.DateTime.html).
 
 #![warn(missing_docs, clippy::missing_errors_doc)]
 

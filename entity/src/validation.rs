@@ -2,8 +2,10 @@
 //!
 //! Each entity's `ActiveModel::validate()` checks the values being written (`Set`), so an
 //! update is not refused for a value another client stored earlier. `before_save` calls it
-//! and turns a refusal into [`sea_orm::DbErr::Custom`] carrying the same
-//! message; bulk writers call it directly and keep the typed [`ValidationError`].
+//! and turns a refusal into [`sea_orm::DbErr::Custom`] carrying the same message; bulk
+//! writers call it directly and keep the typed [`ValidationError`].
+//!
+//! [`sea_orm::DbErr::Custom`]: https://docs.rs/sea-orm/2.0.4/sea_orm/enum.DbErr.html#variant.Custom
 
 use std::fmt;
 

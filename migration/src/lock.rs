@@ -19,21 +19,32 @@
 //!   migration in a savepoint of it. A run that finds the file locked retries for at most
 //!   [`SQLITE_LOCK_WAIT`]. `fresh` there is all or nothing, and drops referencing tables
 //!   first (see `fresh_sqlite`).
+//!
+//! Every run begins, under the lock, by moving this crate's records out of
+//! `seaql_migrations` (see [`crate::records`]).
 
+#[cfg(feature = "postgres")]
 use std::future::Future;
+#[cfg(feature = "postgres")]
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "sqlite")]
+use std::time::Instant;
 
+#[cfg(feature = "postgres")]
 use sea_orm::sqlx::postgres::{PgConnection, PgPool};
+#[cfg(feature = "postgres")]
 use sea_orm::sqlx::{self, Connection as _};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseConnectionType, DatabaseExecutor,
-    DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnectionType, DatabaseExecutor, DatabaseTransaction, DbBackend,
+    DbErr, RuntimeErr, Statement,
 };
+#[cfg(feature = "sqlite")]
+use sea_orm::{DatabaseConnection, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
 use crate::m20261126_000002_create_competitor_tables::check_up;
+use crate::records::move_legacy_records;
 
 /// The PostgreSQL advisory lock key every migration run of this crate holds: the ASCII
 /// bytes of `cdb_migr` read as a big-endian `i64` (`0x6364_625f_6d69_6772`). Advisory locks
@@ -64,8 +75,11 @@ impl Operation {
         matches!(self, Self::Up(_) | Self::Fresh | Self::Refresh)
     }
 
-    /// The operation through `M`'s provided (unlocked) trait methods.
+    /// The operation through `M`'s provided (unlocked) trait methods, once this crate's
+    /// records are where `M` reads them.
     async fn run_unlocked<M: MigratorTrait>(self, db: DatabaseExecutor<'_>) -> Result<(), DbErr> {
+        // Under the lock, before anything reads the applied migrations.
+        move_legacy_records::<M>(&db).await?;
         match self {
             Self::Up(steps) => {
                 // Under the lock: another run may be creating the tables it checks.
@@ -88,6 +102,7 @@ pub(crate) async fn run_locked<M: MigratorTrait>(
 ) -> Result<(), DbErr> {
     match db {
         DatabaseExecutor::Connection(conn) => match &conn.inner {
+            #[cfg(feature = "postgres")]
             DatabaseConnectionType::SqlxPostgresPoolConnection(_) => {
                 let pool = conn.get_postgres_connection_pool();
                 with_session_lock(
@@ -96,15 +111,17 @@ pub(crate) async fn run_locked<M: MigratorTrait>(
                 )
                 .await
             }
+            #[cfg(feature = "sqlite")]
             DatabaseConnectionType::SqlxSqlitePoolConnection(_) => {
                 in_exclusive_transaction::<M>(operation, conn).await
             }
-            // No other backend is built into this crate.
-            _ => {
-                operation
-                    .run_unlocked::<M>(DatabaseExecutor::Connection(conn))
-                    .await
-            }
+            // A backend this build does not lock for (MySQL, a mock): refused rather than
+            // migrated without the lock.
+            _ => Err(DbErr::BackendNotSupported {
+                db: "other than PostgreSQL and SQLite (or built without its feature)",
+                ctx: "the competitor odds migrations: build `migration` (or `competitor-db`) \
+                      with the `postgres` or `sqlite` feature of the backend",
+            }),
         },
         DatabaseExecutor::Transaction(txn) => {
             take_transaction_lock(txn).await?;
@@ -123,6 +140,7 @@ pub(crate) async fn run_locked<M: MigratorTrait>(
 
 /// Runs `run` while a dedicated connection to `pool`'s database holds the session-level
 /// advisory lock.
+#[cfg(feature = "postgres")]
 async fn with_session_lock(
     pool: &PgPool,
     run: impl Future<Output = Result<(), DbErr>>,
@@ -144,6 +162,7 @@ async fn with_session_lock(
     result.and(released.map(|_| ()))
 }
 
+#[cfg(feature = "postgres")]
 async fn acquire_session_lock(lock: &mut PgConnection) -> Result<(), DbErr> {
     let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(MIGRATION_LOCK_KEY)
@@ -180,6 +199,7 @@ async fn take_transaction_lock(txn: &DatabaseTransaction) -> Result<(), DbErr> {
 }
 
 /// SQLite: the run inside one exclusive transaction.
+#[cfg(feature = "sqlite")]
 async fn in_exclusive_transaction<M: MigratorTrait>(
     operation: Operation,
     conn: &DatabaseConnection,
@@ -206,6 +226,7 @@ async fn in_exclusive_transaction<M: MigratorTrait>(
 }
 
 /// The first table no other table references, if any is left.
+#[cfg(feature = "sqlite")]
 const SQLITE_UNREFERENCED_TABLE_SQL: &str = "\
     SELECT name FROM sqlite_master AS t \
     WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND NOT EXISTS ( \
@@ -221,6 +242,7 @@ const SQLITE_UNREFERENCED_TABLE_SQL: &str = "\
 /// implicit `DELETE`, whose `ON DELETE CASCADE` then reaches tables already dropped
 /// ("no such table: main.events"). Dropping a table nothing references deletes nothing
 /// through a foreign key.
+#[cfg(feature = "sqlite")]
 async fn fresh_sqlite<M: MigratorTrait>(txn: &DatabaseTransaction) -> Result<(), DbErr> {
     loop {
         let next = txn
@@ -254,6 +276,7 @@ async fn fresh_sqlite<M: MigratorTrait>(txn: &DatabaseTransaction) -> Result<(),
     M::up(DatabaseExecutor::Transaction(txn), None).await
 }
 
+#[cfg(feature = "sqlite")]
 async fn begin_exclusive(conn: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let deadline = Instant::now() + SQLITE_LOCK_WAIT;
     let options = TransactionOptions {
@@ -279,6 +302,7 @@ async fn begin_exclusive(conn: &DatabaseConnection) -> Result<DatabaseTransactio
 }
 
 /// `SQLITE_BUSY` or one of its extended codes.
+#[cfg(feature = "sqlite")]
 fn is_sqlite_busy(err: &DbErr) -> bool {
     let (DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime)) = err else {
         return false;
@@ -293,6 +317,7 @@ fn is_sqlite_busy(err: &DbErr) -> bool {
         .is_some_and(|code| code & 0xff == 5)
 }
 
+#[cfg(feature = "postgres")]
 fn connection_error(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }

@@ -1,5 +1,6 @@
-//! The migration binary as a deploy runs it (`cargo run -p migration -- up`): two
-//! processes at once, and the TimeZone warning in its output. The root crate's suite
+//! The migration binary as a deploy runs it (`cargo run -p migration -- up`, `status`):
+//! two processes at once, the TimeZone warning in its output, and `status` and `up` on a
+//! database an earlier version migrated. The root crate's suite
 //! (`tests/it`) tests the migrations themselves; this file exists because only a test of
 //! this crate knows the binary's path (`CARGO_BIN_EXE_migration`).
 
@@ -7,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::process::{Command, Output, Stdio};
 use std::str::FromStr;
 
-use migration::{Migrator, MigratorTrait};
+use migration::{LEGACY_MIGRATION_TABLE, MIGRATION_TABLE, Migrator, MigratorTrait};
 use sea_orm::sqlx::ConnectOptions as _;
 use sea_orm::sqlx::postgres::PgConnectOptions;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
@@ -105,21 +106,96 @@ async fn two_processes_running_up_at_once_both_succeed() {
     }
 
     let db = database.connect().await;
-    let recorded: Vec<String> = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT version FROM seaql_migrations ORDER BY version",
-        ))
-        .await
-        .expect("the applied migrations")
-        .iter()
-        .map(|row| row.try_get::<String>("", "version").expect("version"))
-        .collect();
-    let expected: Vec<String> = Migrator::migrations()
+    assert_eq!(
+        versions_in(&db, MIGRATION_TABLE).await,
+        crate_versions(),
+        "each migration applied once"
+    );
+    let _ = db.close().await;
+    database.pass().await;
+}
+
+/// The versions recorded in `table`, in order.
+async fn versions_in(db: &DatabaseConnection, table: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT version FROM {table} ORDER BY version"),
+    ))
+    .await
+    .expect("the applied migrations")
+    .iter()
+    .map(|row| row.try_get::<String>("", "version").expect("version"))
+    .collect()
+}
+
+fn crate_versions() -> Vec<String> {
+    Migrator::migrations()
         .iter()
         .map(|migration| migration.name().to_owned())
+        .collect()
+}
+
+/// The crate's migrations as versions before its own table ran them: recorded in
+/// `seaql_migrations`.
+struct MigratorOfEarlierVersions;
+
+#[async_trait::async_trait]
+impl MigratorTrait for MigratorOfEarlierVersions {
+    fn migrations() -> Vec<Box<dyn migration::MigrationTrait>> {
+        Migrator::migrations()
+    }
+}
+
+/// The migrations `status` lists, each with its status (`Applied`, `Pending`).
+fn listed(output: &Output) -> Vec<(String, String)> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("Migration '")?;
+            let (name, status) = rest.split_once("'... ")?;
+            Some((name.to_owned(), status.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn run(url: &str, args: &[&str]) -> Output {
+    let output = start(url, args).wait_with_output().expect("output");
+    assert_success(&output);
+    output
+}
+
+/// A database migrated by an earlier version, its records in `seaql_migrations` beside a
+/// service's: `status` lists the crate's migrations as applied (as `sea-orm-cli migrate
+/// status` shows it, which runs this binary), `up` moves the records, and `status` still
+/// lists them as applied.
+#[tokio::test]
+async fn status_and_up_on_a_database_an_earlier_version_migrated() {
+    let database = TestDatabase::create("status_after_upgrade").await;
+    let db = database.connect().await;
+    MigratorOfEarlierVersions::up(&db, None)
+        .await
+        .expect("migrate as earlier versions did");
+    db.execute_unprepared(&format!(
+        "INSERT INTO {LEGACY_MIGRATION_TABLE} (version, applied_at) \
+         VALUES ('m20250101_000001_create_service_settings', 1735689600)"
+    ))
+    .await
+    .expect("a service's record");
+    let url = database.url();
+    let applied: Vec<(String, String)> = crate_versions()
+        .into_iter()
+        .map(|version| (version, "Applied".to_owned()))
         .collect();
-    assert_eq!(recorded, expected, "each migration applied once");
+
+    assert_eq!(listed(&run(&url, &["status"])), applied, "status before up");
+    run(&url, &["up"]);
+    assert_eq!(versions_in(&db, MIGRATION_TABLE).await, crate_versions());
+    assert_eq!(
+        versions_in(&db, LEGACY_MIGRATION_TABLE).await,
+        ["m20250101_000001_create_service_settings"],
+        "the service's record stays"
+    );
+    assert_eq!(listed(&run(&url, &["status"])), applied, "status after up");
     let _ = db.close().await;
     database.pass().await;
 }

@@ -2,9 +2,40 @@
 
 use migration::fold::CURRENT_ODDS_LOCK;
 use sea_orm::sea_query::{ArrayType, Expr, Value};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+#[cfg(feature = "postgres")]
+use sea_orm::sqlx::{self, postgres::Postgres};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TryGetable};
 
 use super::error::StoreError;
+
+/// The refusal of a connection whose backend this build does not serve: another database
+/// (MySQL, through a feature of sea-orm), or PostgreSQL or SQLite compiled out with the
+/// crate's `postgres` or `sqlite` feature.
+pub(crate) fn not_built(backend: DbBackend) -> DbErr {
+    DbErr::BackendNotSupported {
+        db: backend.as_str(),
+        ctx: "the competitor odds store (built for the backends of its `postgres` and \
+              `sqlite` features that are on)",
+    }
+}
+
+/// A value the store reads from a row by position: through SeaORM on every backend and, on
+/// PostgreSQL, also straight from sqlx's row (faster for a round's thousands of rows).
+#[cfg(feature = "postgres")]
+pub(crate) trait RowValue:
+    TryGetable + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>
+{
+}
+#[cfg(feature = "postgres")]
+impl<T> RowValue for T where
+    T: TryGetable + for<'r> sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>
+{
+}
+/// A value the store reads from a row by position, through SeaORM.
+#[cfg(not(feature = "postgres"))]
+pub(crate) trait RowValue: TryGetable {}
+#[cfg(not(feature = "postgres"))]
+impl<T: TryGetable> RowValue for T {}
 
 /// Bind parameters one statement may carry: PostgreSQL's protocol limit (u16), SQLite's
 /// `SQLITE_MAX_VARIABLE_NUMBER` (32766 since 3.32).

@@ -9,26 +9,28 @@ use entity::competitor_market_odds_current::{self as current};
 use entity::outcome::Outcomes;
 use entity::soft_delete::SoftDelete;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryFilter};
+use serde::{Deserialize, Serialize};
 
 use super::backend::{id_list, is_in_ids, statement};
 use super::error::StoreError;
 
 /// The current odds of one competitor event.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurrentOdds {
     /// When the event's odds were last known to hold: its newest snapshot's
     /// `last_confirmed_at`, else that snapshot's `captured_at` (stale captures, which
     /// changed nothing, passed over); `None` before its first capture.
     pub freshness: Option<DateTime<Utc>>,
-    /// Its current markets in the order they first appeared, unavailable ones included
-    /// (`unavailable_at` set).
+    /// Its current markets ([`entity::competitor_market_odds_current::Model`]) in the order
+    /// they first appeared, unavailable ones included (`unavailable_at` set).
     pub markets: Vec<current::Model>,
 }
 
 /// One competitor's event linked to a Betpawa event, with its current odds.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompetitorOdds {
-    /// The competitor event (active, linked to the Betpawa event).
+    /// The competitor event ([`entity::competitor_event::Model`]), active and linked to the
+    /// Betpawa event.
     pub event: competitor_event::Model,
     /// Its current odds.
     pub odds: CurrentOdds,

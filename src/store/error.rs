@@ -80,6 +80,19 @@ pub enum StoreError {
         /// The last refusal.
         last: DbErr,
     },
+    /// A table the store uses does not exist: the database has not been migrated to this
+    /// version's schema (PostgreSQL's `42P01 undefined_table`, SQLite's `no such table`).
+    #[error(
+        "table `{table}` does not exist: the database is not migrated to this version of \
+         competitor-db; run `competitor_db::migrate(&db)` at start-up, or \
+         `cargo run -p migration -- up` (see the README, \"Migrations\")"
+    )]
+    NotMigrated {
+        /// The missing table, as the database names it (`competitor_events`).
+        table: String,
+        /// The database's own error.
+        source: DbErr,
+    },
     /// Any other database error.
     #[error(transparent)]
     Db(DbErr),
@@ -93,8 +106,12 @@ fn constraint_suffix(constraint: &Option<String>) -> String {
 }
 
 impl From<DbErr> for StoreError {
-    /// Classifies constraint violations; everything else stays a [`StoreError::Db`].
+    /// Classifies missing tables and constraint violations; everything else stays a
+    /// [`StoreError::Db`].
     fn from(err: DbErr) -> Self {
+        if let Some(table) = missing_table(&err) {
+            return StoreError::NotMigrated { table, source: err };
+        }
         let constraint = constraint_name(&err);
         match err.sql_err() {
             Some(SqlErr::ForeignKeyConstraintViolation(message)) => {
@@ -112,7 +129,30 @@ impl From<DbErr> for StoreError {
     }
 }
 
+/// The table a statement names and the database does not have: PostgreSQL's
+/// `undefined_table` (`relation "competitor_events" does not exist`), SQLite's
+/// `no such table: competitor_events` (its generic error code, told apart by the message).
+fn missing_table(err: &DbErr) -> Option<String> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
+        err
+    else {
+        return None;
+    };
+    let database = sqlx.as_database_error()?;
+    let message = database.message();
+    if database.code().as_deref() == Some("42P01") {
+        let table = message
+            .split('"')
+            .nth(1)
+            .filter(|_| message.starts_with("relation \""));
+        return Some(table.unwrap_or(message).to_owned());
+    }
+    let table = message.strip_prefix("no such table: ")?;
+    Some(table.strip_prefix("main.").unwrap_or(table).to_owned())
+}
+
 /// The violated constraint's name, which PostgreSQL reports and SQLite does not.
+#[cfg(feature = "postgres")]
 fn constraint_name(err: &DbErr) -> Option<String> {
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
         err
@@ -122,4 +162,10 @@ fn constraint_name(err: &DbErr) -> Option<String> {
     let database = sqlx.as_database_error()?;
     let postgres = database.try_downcast_ref::<sea_orm::sqlx::postgres::PgDatabaseError>()?;
     postgres.constraint().map(str::to_owned)
+}
+
+/// Without PostgreSQL, no error names its constraint.
+#[cfg(not(feature = "postgres"))]
+fn constraint_name(_err: &DbErr) -> Option<String> {
+    None
 }

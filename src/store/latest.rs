@@ -9,17 +9,19 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait,
 };
+use serde::{Deserialize, Serialize};
 
 use super::backend::{in_ids, statement};
 use super::error::StoreError;
 use super::newest::newest_snapshots;
 
 /// The newest snapshot of an event with all its markets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LatestSnapshot {
-    /// The snapshot.
+    /// The snapshot ([`entity::competitor_odds_snapshot::Model`]).
     pub snapshot: competitor_odds_snapshot::Model,
-    /// Its markets, in the order they were written.
+    /// Its markets ([`entity::competitor_market_odds::Model`]), in the order they were
+    /// written.
     pub markets: Vec<competitor_market_odds::Model>,
 }
 
@@ -85,7 +87,7 @@ where
 }
 
 /// One market of one snapshot in a market's history.
-#[derive(Clone, Debug, PartialEq, FromQueryResult)]
+#[derive(Clone, Debug, PartialEq, FromQueryResult, Serialize, Deserialize)]
 pub struct OddsPoint {
     /// The snapshot the odds come from.
     pub snapshot_id: i64,

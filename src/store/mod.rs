@@ -24,6 +24,13 @@
 //! current odds are the fold of the history whoever wrote it), [`latest_snapshots`] (full
 //! mode), [`odds_history`] (both). Retention: [`purge_snapshots_before`],
 //! [`purge_deleted_before`]. Repair: [`rebuild_current_odds`].
+//!
+//! Every type here works with serde: the reads' results serialize (an axum handler returns
+//! `Json(current_odds_for_betpawa_events(..).await?)`; maps keyed by id become JSON objects
+//! keyed by the id as text, timestamps RFC 3339, [`entity::CompetitorSource`] its stored
+//! string), and so do the write counts; the inputs ([`TournamentUpsert`], [`EventUpsert`],
+//! [`NewSnapshot`], [`NewMarket`]) deserialize from the same shape, so a scraper can hand
+//! a palimpsest over as JSON.
 
 pub(crate) mod backend;
 mod connection;

@@ -14,7 +14,7 @@ use super::error::StoreError;
 use super::retry::in_transaction;
 
 /// What [`purge_snapshots_before`] deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgedSnapshots {
     /// Snapshots deleted.
     pub snapshots: u64,
@@ -23,7 +23,7 @@ pub struct PurgedSnapshots {
 }
 
 /// What [`purge_deleted_before`] deleted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PurgedDeleted {
     /// Competitor tournaments hard-deleted.
     pub tournaments: u64,

@@ -11,13 +11,15 @@ use sea_orm::{
     Iterable, Set,
 };
 
+use serde::{Deserialize, Serialize};
+
 use super::backend::{is_in_texts, rows_per_statement};
 use super::connection::StoreConnection;
 use super::error::StoreError;
 use super::retry::{self, in_transaction};
 
 /// A competitor tournament as the scraper read it from a palimpsest.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TournamentUpsert {
     /// The competitor.
     pub source: CompetitorSource,
@@ -39,7 +41,7 @@ pub struct TournamentUpsert {
 }
 
 /// A competitor event as the scraper read it from a palimpsest.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventUpsert {
     /// The competitor.
     pub source: CompetitorSource,

@@ -438,11 +438,13 @@ async fn rows_breaking_the_new_rules_stop_up_with_one_message_and_change_nothing
 }
 postgres!(empty: rows_breaking_the_new_rules_stop_up_with_one_message_and_change_nothing);
 
-/// Whether sea-orm-migration's table of applied migrations exists.
+/// Whether the table of applied migrations exists (this crate's own, or
+/// sea-orm-migration's default).
 async fn has_migration_table(db: &DatabaseConnection) -> bool {
     scalar(
         db,
-        "SELECT (to_regclass('seaql_migrations') IS NOT NULL)::int AS n",
+        "SELECT (to_regclass('competitor_db_migrations') IS NOT NULL \
+             OR to_regclass('seaql_migrations') IS NOT NULL)::int AS n",
         vec![],
     )
     .await

@@ -74,7 +74,8 @@ async fn postgres_table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -
                || CASE WHEN a.attnotnull THEN ' not null' ELSE ' null' END AS line
         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
         WHERE c.relnamespace = $1::regnamespace AND c.relkind = 'r' AND a.attnum > 0
-          AND NOT a.attisdropped AND c.relname <> 'seaql_migrations'
+          AND NOT a.attisdropped
+          AND c.relname NOT IN ('seaql_migrations', 'competitor_db_migrations')
         UNION ALL
         SELECT conrelid::regclass::text || ' fk (' ||
                (SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
@@ -88,7 +89,7 @@ async fn postgres_table_shapes(db: &sea_orm::DatabaseConnection, schema: &str) -
                  WHERE attrelid = i.indrelid AND attnum = ANY(i.indkey)) || ')'
         FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
         WHERE t.relnamespace = $1::regnamespace AND i.indisunique AND NOT i.indisprimary
-          AND t.relname <> 'seaql_migrations'
+          AND t.relname NOT IN ('seaql_migrations', 'competitor_db_migrations')
         ORDER BY 1";
     query_all(db, sql, vec![schema.into()])
         .await
@@ -126,7 +127,8 @@ async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
                CASE WHEN lower(p.type) = 'bigint' THEN 'integer' ELSE lower(p.type) END ||
                CASE WHEN p.\"notnull\" THEN ' not null' ELSE ' null' END AS line
         FROM sqlite_master m, pragma_table_info(m.name) p
-        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'seaql_migrations'
+        WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'
+          AND m.name NOT IN ('seaql_migrations', 'competitor_db_migrations')
         UNION ALL
         SELECT m.name || ' fk (' || f.\"from\" || ') -> ' || f.\"table\" || ' on delete ' ||
                lower(f.on_delete)
@@ -137,7 +139,7 @@ async fn sqlite_table_shapes(db: &sea_orm::DatabaseConnection) -> Vec<String> {
                    (SELECT ii.name FROM pragma_index_info(il.name) ii ORDER BY ii.name)) || ')'
         FROM sqlite_master m, pragma_index_list(m.name) il
         WHERE m.type = 'table' AND il.\"unique\" AND il.origin <> 'pk'
-          AND m.name <> 'seaql_migrations'
+          AND m.name NOT IN ('seaql_migrations', 'competitor_db_migrations')
           AND NOT EXISTS (SELECT 1 FROM pragma_index_info(il.name) ii WHERE ii.name IS NULL)
         ORDER BY 1";
     let mut lines = crate::sql::lines(db, sql).await;

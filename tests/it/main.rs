@@ -9,6 +9,7 @@ mod fixtures;
 pub mod fold;
 mod harness;
 mod migration_lock;
+mod migration_records;
 mod migrations;
 mod schema;
 mod soft_delete;

@@ -67,7 +67,10 @@ async fn migrate_twice_at_once(db: &DatabaseConnection) -> [Result<(), DbErr>; 2
 async fn assert_each_migration_recorded_once(db: &DatabaseConnection) {
     let recorded = lines(
         db,
-        "SELECT version AS line FROM seaql_migrations ORDER BY version",
+        &format!(
+            "SELECT version AS line FROM {} ORDER BY version",
+            migration::MIGRATION_TABLE
+        ),
     )
     .await;
     let migrations = Migrator::migrations();
@@ -229,3 +232,18 @@ async fn fresh_empties_a_database_that_holds_rows(db: &DatabaseConnection) {
     assert_each_migration_recorded_once(db).await;
 }
 both!(fresh_empties_a_database_that_holds_rows);
+
+/// Replicas of a new version starting together on a database an earlier version migrated:
+/// one of them moves the records out of `seaql_migrations`, the other finds them moved.
+async fn two_replicas_upgrading_at_once_move_the_records_once(db: &DatabaseConnection) {
+    use crate::migration_records::MigratorOfEarlierVersions;
+    MigratorOfEarlierVersions::up(db, None)
+        .await
+        .expect("migrate as earlier versions did");
+    let [first, second] = migrate_twice_at_once(db).await;
+    first.expect("the first replica's migrate");
+    second.expect("the second replica's migrate");
+    assert_each_migration_recorded_once(db).await;
+    assert_eq!(count(db, migration::LEGACY_MIGRATION_TABLE).await, 0);
+}
+both!(empty: two_replicas_upgrading_at_once_move_the_records_once);

@@ -126,7 +126,7 @@ async fn migrator_round_trip(db: &DatabaseConnection) {
     Migrator::reset(db).await.expect("reset");
     assert_tables(db, [false, false, false, false]).await;
     assert!(
-        !has_table(db, "seaql_migrations").await,
+        !has_table(db, migration::MIGRATION_TABLE).await,
         "reset uninstalls the migration table"
     );
 
@@ -237,7 +237,7 @@ async fn down_drops_empty_base_tables(db: &DatabaseConnection) {
     Migrator::up(db, None).await.expect("up");
     Migrator::down(db, None).await.expect("down all");
     assert_tables(db, [false, false, false, false]).await;
-    assert_eq!(count(db, "seaql_migrations").await, 0);
+    assert_eq!(count(db, migration::MIGRATION_TABLE).await, 0);
 }
 postgres!(empty: down_drops_empty_base_tables);
 

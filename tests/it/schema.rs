@@ -164,6 +164,7 @@ const EXPECTED_FUNCTIONS: &[&str] = &[
     "competitor_fold_pending()",
     "competitor_fold_snapshots(snapshots bigint[], incremental boolean)",
     "competitor_fold_wave(snapshots bigint[])",
+    "competitor_market_key(market_id character varying, line double precision, handicap_type character varying, handicap_home double precision, handicap_away double precision)",
     "competitor_odds_snapshots_fold()",
     "competitor_odds_snapshots_noted()",
     "competitor_offered_markets(snapshots bigint[], snapshot_kind character varying)",
@@ -190,18 +191,20 @@ const COLUMNS_SQL: &str = "\
     JOIN pg_namespace n ON n.oid = c.relnamespace \
     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
     WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
-      AND c.relname <> 'seaql_migrations' \
+      AND c.relname NOT IN ('seaql_migrations', 'competitor_db_migrations') \
     ORDER BY c.relname, a.attnum";
 
 const CONSTRAINTS_SQL: &str = "\
     SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid) AS line \
     FROM pg_constraint \
-    WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'seaql_migrations' \
+    WHERE connamespace = 'public'::regnamespace \
+      AND conrelid::regclass::text NOT IN ('seaql_migrations', 'competitor_db_migrations') \
     ORDER BY 1";
 
 const INDEXES_SQL: &str = "\
     SELECT indexdef AS line FROM pg_indexes \
-    WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' \
+    WHERE schemaname = 'public' \
+      AND tablename NOT IN ('seaql_migrations', 'competitor_db_migrations') \
     ORDER BY indexname";
 
 /// The catalog of `db`'s public schema against the reference.

@@ -173,7 +173,8 @@ const COLUMNS_SQL: &str = "\
         || COALESCE(' DEFAULT ' || p.dflt_value, '') \
         || CASE WHEN p.pk THEN ' PRIMARY KEY' ELSE '' END AS line \
     FROM sqlite_master m, pragma_table_info(m.name) p \
-    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> 'seaql_migrations' \
+    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+      AND m.name NOT IN ('seaql_migrations', 'competitor_db_migrations') \
     ORDER BY m.name, p.cid";
 
 const FOREIGN_KEYS_SQL: &str = "\
@@ -185,7 +186,8 @@ const UNIQUE_KEYS_SQL: &str = "\
     SELECT m.name || ' unique (' || \
         (SELECT group_concat(ii.name, ', ') FROM pragma_index_info(il.name) ii) || ')' AS line \
     FROM sqlite_master m, pragma_index_list(m.name) il \
-    WHERE m.type = 'table' AND il.origin = 'u' AND m.name <> 'seaql_migrations' ORDER BY 1";
+    WHERE m.type = 'table' AND il.origin = 'u' \
+      AND m.name NOT IN ('seaql_migrations', 'competitor_db_migrations') ORDER BY 1";
 
 const INDEXES_SQL: &str =
     "SELECT sql AS line FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name";

@@ -13,6 +13,7 @@
 //! The change mode, [`record`], writes its history through the same leaves, inside the
 //! one transaction that also keeps the current odds.
 
+#[cfg(feature = "postgres")]
 pub(crate) mod copy;
 mod record;
 mod sqlite;
@@ -24,20 +25,22 @@ use chrono::{DateTime, Utc};
 use entity::outcome::Outcomes;
 use entity::validation::ValidationError;
 use entity::{SnapshotKind, clock, competitor_market_odds, competitor_odds_snapshot};
-use sea_orm::sqlx::PgPool;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
 use serde::{Deserialize, Serialize};
 
+use super::backend::not_built;
 pub(crate) use super::backend::{
     array, id_list, is_in_ids, lock_events, rows_per_statement, statement,
 };
 pub(crate) use super::connection::StoreConnection;
+use super::connection::{PgPool, postgres_pool_of};
 pub(crate) use super::error::StoreError;
 pub(crate) use super::newest::newest_snapshots;
+#[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
 pub(crate) use super::retry::{in_transaction, retrying};
 
 /// One capture of one competitor event, with its markets.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NewSnapshot {
     /// The competitor event captured.
     pub competitor_event_id: i32,
@@ -145,7 +148,10 @@ where
         return Ok(Vec::new());
     }
     match WritePath::of(db)? {
+        #[cfg(feature = "postgres")]
         WritePath::Copy(pool) => retrying(|| copy::write_snapshots(pool, snapshots)).await,
+        #[cfg(not(feature = "postgres"))]
+        WritePath::Copy(pool) => match *pool {},
         WritePath::Unnest | WritePath::Sqlite => {
             in_transaction!(db, |txn| async {
                 let ids = write_in_transaction(&txn, snapshots, SnapshotKind::Full).await?;
@@ -188,24 +194,27 @@ pub(crate) async fn fold_written(txn: &DatabaseTransaction, ids: &[i64]) -> Resu
 /// How a batch is written; decided by the connection alone.
 pub(crate) enum WritePath<'a> {
     /// PostgreSQL, given the pool: COPY on a connection of the store's own.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Copy(&'a PgPool),
     /// PostgreSQL, inside the caller's transaction.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     Unnest,
     /// SQLite, pool or transaction.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Sqlite,
 }
 
 impl<'a> WritePath<'a> {
     /// The one rule: the backend, then whether the connection is a PostgreSQL pool.
     pub(crate) fn of<C: StoreConnection>(db: &'a C) -> Result<Self, StoreError> {
-        match (db.get_database_backend(), db.postgres_pool()) {
+        match (db.get_database_backend(), postgres_pool_of(db)) {
+            #[cfg(feature = "postgres")]
             (DbBackend::Postgres, Some(pool)) => Ok(WritePath::Copy(pool)),
+            #[cfg(feature = "postgres")]
             (DbBackend::Postgres, None) => Ok(WritePath::Unnest),
+            #[cfg(feature = "sqlite")]
             (DbBackend::Sqlite, _) => Ok(WritePath::Sqlite),
-            _ => Err(StoreError::Db(DbErr::BackendNotSupported {
-                db: "other than PostgreSQL and SQLite",
-                ctx: "the competitor odds store",
-            })),
+            (backend, _) => Err(StoreError::Db(not_built(backend))),
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod concurrency;
 mod current;
 mod edge_inputs;
+mod error;
 mod faults;
 mod latest;
 mod link;
@@ -12,6 +13,7 @@ mod rebuild;
 mod record;
 mod retention;
 mod send;
+mod serde;
 mod snapshots;
 mod upsert;
 
