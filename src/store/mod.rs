@@ -23,6 +23,10 @@
 //! Reads: [`current_odds`] and [`current_odds_for_betpawa_events`] (change mode),
 //! [`latest_snapshots`] (full mode), [`odds_history`] (both). Retention:
 //! [`purge_snapshots_before`], [`purge_deleted_before`].
+//!
+//! Tracing: every public call opens an `info` span named after it, target
+//! `competitor_db::store`, with the sizes of its input and of what it wrote or read as
+//! fields, never odds, names or credentials (docs/design.md, "Tracing").
 
 pub(crate) mod backend;
 mod connection;
@@ -47,3 +51,8 @@ pub use snapshots::{NewMarket, NewSnapshot, RecordedOdds, record_odds, write_sna
 pub use upsert::{
     EventUpsert, TournamentUpsert, soft_delete_missing, upsert_events, upsert_tournaments,
 };
+
+/// The `tracing` target of every span and event of the store, whichever module emits it:
+/// services filter on it (`RUST_LOG=competitor_db::store=info`), and it does not move
+/// when a call moves between the store's private modules.
+pub(crate) const TRACING_TARGET: &str = "competitor_db::store";

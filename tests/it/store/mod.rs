@@ -12,6 +12,7 @@ mod record;
 mod retention;
 mod send;
 mod snapshots;
+mod spans;
 mod upsert;
 
 use std::ops::Range;
