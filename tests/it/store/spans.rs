@@ -10,7 +10,7 @@ use entity::CompetitorSource;
 use sea_orm::DatabaseConnection;
 use tracing::Level;
 
-use super::{sample_events, sportradar_id};
+use super::{at, palimpsest, sample_events, sportradar_id};
 use crate::both;
 use crate::fixtures::{betpawa_event, sport};
 use crate::traces::{Fields, STORE, SpanRecord, Trace, traced};
@@ -119,3 +119,77 @@ async fn palimpsest_writes_open_a_span_with_their_sizes(db: &DatabaseConnection)
     );
 }
 both!(palimpsest_writes_open_a_span_with_their_sizes);
+
+async fn reads_open_a_span_with_what_they_found(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 3).await;
+    let (full, changes) = (events[0], &events[1..]);
+    store::write_snapshots(db, &[testing::snapshot(full, 4, at(0))])
+        .await
+        .expect("full mode");
+    let captures = [
+        testing::snapshot(changes[0], 3, at(0)),
+        testing::snapshot(changes[1], 2, at(0)),
+    ];
+    store::record_odds(db, &captures)
+        .await
+        .expect("change mode");
+    let unknown = 999_999;
+
+    let (odds, trace) = traced(store::current_odds(db, &[changes[0], changes[1], unknown])).await;
+    assert_eq!(odds.expect("current odds").len(), 2);
+    assert_span(
+        &trace,
+        "current_odds",
+        &[("events", "3"), ("found", "2"), ("markets", "5")],
+    );
+
+    let (latest, trace) = traced(store::latest_snapshots(db, &[full, unknown])).await;
+    assert_eq!(latest.expect("latest snapshots").len(), 1);
+    assert_span(
+        &trace,
+        "latest_snapshots",
+        &[("events", "2"), ("snapshots", "1"), ("markets", "4")],
+    );
+
+    // Market 0 of the sample palimpsests is 1X2, Betpawa's market 3743.
+    let (points, trace) = traced(store::odds_history(db, full, "3743", at(-60))).await;
+    assert_eq!(points.expect("history").len(), 1);
+    let event = full.to_string();
+    assert_span(
+        &trace,
+        "odds_history",
+        &[("event", &event), ("market", "3743"), ("points", "1")],
+    );
+
+    let football = sport(db, "football").await;
+    let betpawa = betpawa_event(db, football.id, &sportradar_id(1)).await;
+    store::link_betpawa_events(db).await.expect("link");
+    let (compared, trace) = traced(store::current_odds_for_betpawa_events(
+        db,
+        &[betpawa.id, unknown],
+    ))
+    .await;
+    assert_eq!(compared.expect("comparison").len(), 1);
+    assert_span(
+        &trace,
+        "current_odds_for_betpawa_events",
+        &[("betpawa_events", "2"), ("events", "1"), ("markets", "3")],
+    );
+    // Its odds come from `current_odds`, whose span opens inside it.
+    let inner = assert_span(
+        &trace,
+        "current_odds",
+        &[("events", "1"), ("found", "1"), ("markets", "3")],
+    );
+    assert_eq!(inner.parent, Some("current_odds_for_betpawa_events"));
+
+    // No input, no query: the sizes are zero all the same.
+    let (odds, trace) = traced(store::current_odds(db, &[])).await;
+    assert!(odds.expect("no events").is_empty());
+    assert_span(
+        &trace,
+        "current_odds",
+        &[("events", "0"), ("found", "0"), ("markets", "0")],
+    );
+}
+both!(reads_open_a_span_with_what_they_found);
