@@ -25,10 +25,23 @@ pub mod testing;
 /// Python service created the competitor tables, converges them to this crate's schema,
 /// keeping their rows.
 ///
+/// Runs in an `info` span `migrate` (target `competitor_db`; fields `backend` and
+/// `migrations`, the number this build knows), around sea-orm-migration's own events
+/// (targets under `sea_orm_migration`) naming each migration applied.
+///
 /// # Errors
 ///
 /// The [`DbErr`] of the lock or of a failing migration; the migrations applied before a
 /// failing one stay applied, the failing one leaves nothing behind.
+#[tracing::instrument(
+    target = "competitor_db",
+    level = "info",
+    skip_all,
+    fields(
+        backend = %db.get_database_backend().as_str(),
+        migrations = Migrator::migrations().len(),
+    )
+)]
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
