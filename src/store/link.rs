@@ -33,7 +33,7 @@ const BETPAWA_EVENT: &str = "(SELECT e.id FROM events e \
     target = TRACING_TARGET,
     level = "info",
     skip_all,
-    fields(rows_changed = Empty)
+    fields(rows_changed = Empty, attempts = Empty)
 )]
 pub async fn link_betpawa_events<C>(db: &C) -> Result<u64, StoreError>
 where

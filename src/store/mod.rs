@@ -26,7 +26,8 @@
 //!
 //! Tracing: every public call opens an `info` span named after it, target
 //! `competitor_db::store`, with the sizes of its input and of what it wrote or read as
-//! fields, never odds, names or credentials (docs/design.md, "Tracing").
+//! fields, never odds, names or credentials; a retry is a `warn` event, retries run out an
+//! `error` event (docs/design.md, "Tracing").
 
 pub(crate) mod backend;
 mod connection;

@@ -138,6 +138,7 @@ impl EventUpsert {
         source = batch_source(tournaments).map(tracing::field::display),
         tournaments = tournaments.len(),
         rows_written = Empty,
+        attempts = Empty,
     ),
 )]
 pub async fn upsert_tournaments<C>(
@@ -168,6 +169,7 @@ where
         source = batch_source(events).map(tracing::field::display),
         events = events.len(),
         rows_written = Empty,
+        attempts = Empty,
     ),
 )]
 pub async fn upsert_events<C>(db: &C, events: &[EventUpsert]) -> Result<Vec<i32>, StoreError>
@@ -343,6 +345,7 @@ fn in_key_order<R: PalimpsestRow>(rows: &[R]) -> Result<Vec<R::ActiveModel>, Sto
         source = %source,
         seen = seen.len(),
         rows_changed = Empty,
+        attempts = Empty,
     ),
 )]
 pub async fn soft_delete_missing<C>(

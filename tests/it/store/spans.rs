@@ -1,19 +1,25 @@
 //! The store's `tracing` contract (docs/design.md, "Tracing"): each public call opens one
 //! `info` span named after it, target `competitor_db::store`, whose fields are the sizes
-//! of its input and of what it wrote or read (ids and competitors, never odds or names).
+//! of its input and of what it wrote or read (ids and competitors, never odds or names);
+//! a retry after a real deadlock or serialization failure is a `warn` event with the
+//! SQLSTATE and the attempt, and retries that run out an `error` event.
 
 use std::collections::BTreeMap;
 
 use competitor_db::store::{self, StoreError};
 use competitor_db::testing;
 use entity::CompetitorSource;
-use sea_orm::DatabaseConnection;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, IsolationLevel, SqlxPostgresConnector, TransactionTrait,
+};
 use tracing::Level;
 
-use super::{at, palimpsest, sample_events, sportradar_id};
-use crate::both;
+use super::{at, backend_waiting_in, palimpsest, sample_events, sportradar_id};
 use crate::fixtures::{betpawa_event, sport};
+use crate::sql::count;
 use crate::traces::{Fields, STORE, SpanRecord, Trace, traced};
+use crate::{both, postgres};
 
 /// `trace` holds one span `name`: an `info` span of the store whose fields are exactly
 /// `fields`, and whose values are numbers or competitors only.
@@ -63,6 +69,7 @@ async fn palimpsest_writes_open_a_span_with_their_sizes(db: &DatabaseConnection)
             ("source", "mixed"),
             ("tournaments", "2"),
             ("rows_written", "2"),
+            ("attempts", "1"),
         ],
     );
 
@@ -76,6 +83,7 @@ async fn palimpsest_writes_open_a_span_with_their_sizes(db: &DatabaseConnection)
             ("source", "sportybet"),
             ("events", "3"),
             ("rows_written", "3"),
+            ("attempts", "1"),
         ],
     );
     assert!(trace.events(STORE, Level::WARN).is_empty(), "no retry");
@@ -96,13 +104,18 @@ async fn palimpsest_writes_open_a_span_with_their_sizes(db: &DatabaseConnection)
             ("source", "sportybet"),
             ("seen", "2"),
             ("rows_changed", "1"),
+            ("attempts", "1"),
         ],
     );
 
     betpawa_event(db, football.id, &sportradar_id(0)).await;
     let (linked, trace) = traced(store::link_betpawa_events(db)).await;
     assert_eq!(linked.expect("link"), 1);
-    assert_span(&trace, "link_betpawa_events", &[("rows_changed", "1")]);
+    assert_span(
+        &trace,
+        "link_betpawa_events",
+        &[("rows_changed", "1"), ("attempts", "1")],
+    );
 
     // A refused call keeps the fields it knew when it opened; nothing was written.
     let (refused, trace) = traced(store::soft_delete_missing(
@@ -193,3 +206,134 @@ async fn reads_open_a_span_with_what_they_found(db: &DatabaseConnection) {
     );
 }
 both!(reads_open_a_span_with_what_they_found);
+
+/// A pool on the test's database whose sessions look for a deadlock after `timeout`
+/// (PostgreSQL's `deadlock_timeout`, which the tests' superuser may set per session).
+fn pool_with_deadlock_timeout(db: &DatabaseConnection, timeout: &str) -> DatabaseConnection {
+    let options = db.get_postgres_connection_pool().connect_options();
+    let options = (*options).clone().options([("deadlock_timeout", timeout)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_lazy_with(options);
+    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+}
+
+/// A caller-visible deadlock: another client's transaction locks event 1, the store's
+/// upsert locks event 0 and waits for event 1, then that transaction asks for event 0.
+/// The store's session looks for deadlocks after 2 s, the other's after 60 s, so the
+/// store's attempt is the victim (`40P01`) and its retry, once the other transaction has
+/// ended, succeeds.
+async fn a_deadlock_is_retried_with_a_warning_and_the_attempts_on_the_span(
+    db: &DatabaseConnection,
+) {
+    let source = CompetitorSource::Sportybet;
+    let (tournament, events) = palimpsest(db, source, 2).await;
+    let store_pool = pool_with_deadlock_timeout(db, "2s");
+
+    let other = db.begin().await.expect("begin");
+    other
+        .execute_unprepared("SET LOCAL deadlock_timeout = '60s'")
+        .await
+        .expect("the other client's deadlock_timeout");
+    let lock = |id: i32| format!("SELECT id FROM competitor_events WHERE id = {id} FOR UPDATE");
+    other
+        .execute_unprepared(&lock(events[1]))
+        .await
+        .expect("lock event 1");
+
+    let mut palimpsest = sample_events(source, tournament, 0..2);
+    for event in &mut palimpsest {
+        event.name = format!("{} (renamed)", event.name);
+    }
+    let upsert = {
+        let store_pool = store_pool.clone();
+        tokio::spawn(async move { traced(store::upsert_events(&store_pool, &palimpsest)).await })
+    };
+    backend_waiting_in(db, "INSERT INTO \"competitor_events\"").await;
+    other.execute_unprepared(&lock(events[0])).await.expect(
+        "event 0 once the store's attempt was chosen as the deadlock victim and rolled back",
+    );
+    other.rollback().await.expect("release");
+
+    let (ids, trace) = upsert.await.expect("task");
+    assert_eq!(ids.expect("the retry succeeds"), events);
+    let warnings = trace.events(STORE, Level::WARN);
+    assert_eq!(warnings.len(), 1, "{:#?}", trace.events);
+    let warning = &warnings[0];
+    assert_eq!(warning.span, Some("upsert_events"));
+    assert_eq!(warning.fields["code"], "40P01");
+    assert_eq!(warning.fields["attempt"], "1");
+    assert!(warning.fields.contains_key("retry_in_ms"), "{warning:?}");
+    assert!(trace.events(STORE, Level::ERROR).is_empty());
+    assert_span(
+        &trace,
+        "upsert_events",
+        &[
+            ("source", "sportybet"),
+            ("events", "2"),
+            ("rows_written", "2"),
+            ("attempts", "2"),
+        ],
+    );
+    let renamed =
+        crate::sql::count_where(db, "competitor_events", "name LIKE '%(renamed)'", vec![]).await;
+    assert_eq!(renamed, 2);
+    store_pool.close().await.expect("close");
+}
+postgres!(a_deadlock_is_retried_with_a_warning_and_the_attempts_on_the_span);
+
+/// Inside the caller's repeatable-read transaction, a row another client changed since
+/// its snapshot makes every attempt fail with a serialization failure (`40001`): one
+/// warning per refused attempt but the last, then one error, and the span says how many.
+async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &DatabaseConnection) {
+    let source = CompetitorSource::Bet9ja;
+    let (tournament, events) = palimpsest(db, source, 2).await;
+    let txn = db
+        .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+        .await
+        .expect("begin");
+    // The snapshot is taken here; then another client renames event 1 and commits.
+    assert_eq!(count(&txn, "competitor_events").await, 2);
+    crate::sql::execute(
+        db,
+        "UPDATE competitor_events SET name = 'Renamed elsewhere' WHERE id = $1",
+        vec![events[1].into()],
+    )
+    .await
+    .expect("a concurrent update");
+
+    let palimpsest = sample_events(source, tournament, 0..2);
+    let (result, trace) = traced(store::upsert_events(&txn, &palimpsest)).await;
+    assert!(
+        matches!(result, Err(StoreError::Contention { attempts, .. }) if attempts == store::ATTEMPTS),
+        "{result:?}"
+    );
+    txn.rollback().await.expect("rollback");
+
+    let warnings = trace.events(STORE, Level::WARN);
+    let attempts: Vec<&str> = warnings
+        .iter()
+        .map(|w| w.fields["attempt"].as_str())
+        .collect();
+    assert_eq!(attempts, ["1", "2", "3", "4"]);
+    assert!(
+        warnings.iter().all(|w| w.fields["code"] == "40001"),
+        "{warnings:#?}"
+    );
+    let errors = trace.events(STORE, Level::ERROR);
+    assert_eq!(errors.len(), 1, "{:#?}", trace.events);
+    assert_eq!(errors[0].fields["code"], "40001");
+    assert_eq!(errors[0].fields["attempts"], store::ATTEMPTS.to_string());
+    assert_eq!(errors[0].span, Some("upsert_events"));
+    let attempts = store::ATTEMPTS.to_string();
+    assert_span(
+        &trace,
+        "upsert_events",
+        &[
+            ("source", "bet9ja"),
+            ("events", "2"),
+            ("attempts", &attempts),
+        ],
+    );
+}
+postgres!(exhausted_retries_are_an_error_event_after_a_warning_per_refusal);
