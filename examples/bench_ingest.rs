@@ -25,6 +25,18 @@
 //!   database.
 //! - `read fn=current_odds|latest_snapshots`: the read for all events of its mode after
 //!   round 1 and after round R, over both connections, the median of seven calls.
+//! - `upsert fn=upsert_events`: the `--events` events of the first line's round upserted
+//!   again (every row updated), over both connections, the median of seven calls.
+//!
+//! - `tracing fn=upsert_events|current_odds|latest_snapshots` (without `--tracing info`):
+//!   the calls above over plain TCP, nine times each of three ways, taking turns: with no
+//!   subscriber, inside a `request` span under an `info` subscriber, and the same with the
+//!   store's spans filtered out; the medians and their ratios.
+//!
+//! `--tracing info` installs a `tracing-subscriber` `fmt` subscriber at `info` for the
+//! whole run, as a service would, writing one line per store call to stderr as its span
+//! closes; `--tracing off` (the default) installs none. `scripts/bench.sh --tracing both`
+//! runs both and prints the ratio of each figure.
 
 use std::time::Instant;
 
@@ -38,6 +50,10 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, SqlxPostgresConnector, Statement,
     TransactionTrait,
 };
+use tracing::instrument::WithSubscriber;
+use tracing::{Dispatch, Instrument};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -56,10 +72,12 @@ struct Options {
     rounds: usize,
     change_rate: f64,
     in_transaction: bool,
+    /// Whether a subscriber at `info` is installed.
+    tracing: bool,
 }
 
 const USAGE: &str = "--mode full|change|both --events E --markets M --rounds R \
-                     --change-rate P [--in-transaction]";
+                     --change-rate P [--in-transaction] [--tracing off|info]";
 
 fn options() -> Result<Options, Error> {
     let mut options = Options {
@@ -69,6 +87,7 @@ fn options() -> Result<Options, Error> {
         rounds: 2,
         change_rate: 0.05,
         in_transaction: false,
+        tracing: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -91,6 +110,13 @@ fn options() -> Result<Options, Error> {
                     "change" => Mode::Change,
                     "both" => Mode::Both,
                     _ => return Err(format!("--mode: full, change or both, not {value}").into()),
+                }
+            }
+            "--tracing" => {
+                options.tracing = match value.as_str() {
+                    "off" => false,
+                    "info" => true,
+                    _ => return Err(format!("--tracing: off or info, not {value}").into()),
                 }
             }
             "--events" => options.events = number()?,
@@ -122,6 +148,9 @@ async fn main() {
 
 async fn run() -> Result<(), Error> {
     let options = options()?;
+    if options.tracing {
+        tracing::subscriber::set_global_default(info_subscriber(EnvFilter::new("info")))?;
+    }
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL to an empty PostgreSQL database")?;
     let server: PgConnectOptions = url
@@ -141,9 +170,10 @@ async fn run() -> Result<(), Error> {
         return Err("the database already holds market odds; use an empty database".into());
     }
 
-    let events = seed(&plain, 3 * options.events).await?;
+    let (palimpsest, events) = seed(&plain, 3 * options.events).await?;
     let (baseline, rest) = events.split_at(options.events);
     let (full_events, change_events) = rest.split_at(options.events);
+    upserts(&connections, &palimpsest[..options.events]).await?;
 
     // One full round through the store and through plain COPY, over both connections.
     let batch = round(
@@ -194,8 +224,99 @@ async fn run() -> Result<(), Error> {
     if options.mode != Mode::Full {
         rounds(&plain, &connections, &options, Mode::Change, change_events).await?;
     }
+    if !options.tracing {
+        let palimpsest = &palimpsest[..options.events];
+        tracing_cost(&plain, Call::Upsert(palimpsest)).await?;
+        if options.mode != Mode::Full {
+            tracing_cost(&plain, Call::CurrentOdds(change_events)).await?;
+        }
+        if options.mode != Mode::Change {
+            tracing_cost(&plain, Call::LatestSnapshots(full_events)).await?;
+        }
+    }
     Ok(())
 }
+
+/// What a service's `info` subscriber does: filter, keep the spans' fields, and format
+/// and write one line per store call to stderr as its span closes.
+fn info_subscriber(filter: EnvFilter) -> impl tracing::Subscriber + Send + Sync {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .finish()
+}
+
+/// A store call whose tracing cost is measured.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    Upsert(&'a [store::EventUpsert]),
+    CurrentOdds(&'a [i32]),
+    LatestSnapshots(&'a [i32]),
+}
+
+impl Call<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Upsert(_) => "upsert_events",
+            Call::CurrentOdds(_) => "current_odds",
+            Call::LatestSnapshots(_) => "latest_snapshots",
+        }
+    }
+
+    async fn run(self, db: &DatabaseConnection) -> Result<(), Error> {
+        match self {
+            Call::Upsert(events) => drop(store::upsert_events(db, events).await?),
+            Call::CurrentOdds(events) => drop(store::current_odds(db, events).await?),
+            Call::LatestSnapshots(events) => drop(store::latest_snapshots(db, events).await?),
+        }
+        Ok(())
+    }
+}
+
+/// `call` three ways, taking turns, [`TRACING_ROUNDS`] times each, in one process so the
+/// machine's drift between runs stays out of the ratios: with no subscriber (`off`); in
+/// a service's `request` span under an `info` subscriber (`info`); and the same with the
+/// store's own spans filtered out (`competitor_db=off`), which is what `info` would cost
+/// without them (`no_store_spans`).
+async fn tracing_cost(db: &DatabaseConnection, call: Call<'_>) -> Result<(), Error> {
+    let info = Dispatch::new(info_subscriber(EnvFilter::new("info")));
+    let no_store_spans = Dispatch::new(info_subscriber(EnvFilter::new("info,competitor_db=off")));
+    let in_request = |dispatch: &Dispatch| {
+        async move {
+            call.run(db)
+                .instrument(tracing::info_span!("request"))
+                .await
+        }
+        .with_subscriber(dispatch.clone())
+    };
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for round in 0..TRACING_ROUNDS {
+        for turn in 0..3 {
+            let way = (round + turn) % 3;
+            let started = Instant::now();
+            match way {
+                0 => call.run(db).await?,
+                1 => in_request(&info).await?,
+                _ => in_request(&no_store_spans).await?,
+            }
+            times[way].push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    let [off, info, no_store_spans] = times.map(median);
+    println!(
+        "tracing fn={} calls={TRACING_ROUNDS} off_ms={off:.1} info_ms={info:.1} \
+         no_store_spans_ms={no_store_spans:.1} info_to_off={:.3} \
+         info_to_no_store_spans={:.3} tls=off",
+        call.name(),
+        info / off,
+        info / no_store_spans
+    );
+    Ok(())
+}
+
+/// Calls of each way in the tracing-cost comparison.
+const TRACING_ROUNDS: usize = 9;
 
 /// `--rounds` rounds of `events` in `mode`; prints the `rounds` line and the reads after
 /// round 1 and round R.
@@ -294,6 +415,28 @@ async fn read(
     Ok(())
 }
 
+/// `events` upserted again, every row updated, over each connection: the median of
+/// [`READS`] calls.
+async fn upserts(
+    connections: &[(&str, &DatabaseConnection)],
+    events: &[store::EventUpsert],
+) -> Result<(), Error> {
+    for (tls_mode, db) in connections {
+        let mut times = Vec::new();
+        for _ in 0..READS {
+            let started = Instant::now();
+            store::upsert_events(*db, events).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "upsert fn=upsert_events events={} ms={:.0} tls={tls_mode}",
+            events.len(),
+            median(times)
+        );
+    }
+    Ok(())
+}
+
 /// Writes of each method in the one-round comparison.
 const PAIRS: usize = 3;
 
@@ -313,8 +456,12 @@ fn write_line(method: &str, tls: &str, rows: usize, seconds: f64) {
     );
 }
 
-/// One sport, 50 tournaments and `events` SportyBet events, through the store.
-async fn seed(db: &DatabaseConnection, events: usize) -> Result<Vec<i32>, Error> {
+/// One sport, 50 tournaments and `events` SportyBet events, through the store; returns the
+/// events as upserted and their ids.
+async fn seed(
+    db: &DatabaseConnection,
+    events: usize,
+) -> Result<(Vec<store::EventUpsert>, Vec<i32>), Error> {
     let started = Instant::now();
     let sport = entity::sport::ActiveModel {
         name: Set("Football".to_owned()),
@@ -354,7 +501,7 @@ async fn seed(db: &DatabaseConnection, events: usize) -> Result<Vec<i32>, Error>
         "seeded {events} events in {:.2}s",
         started.elapsed().as_secs_f64()
     );
-    Ok(ids)
+    Ok((rows, ids))
 }
 
 /// Round `r` of `events`: every market `k` of event `i` at odds `versions[i * markets + k]`.

@@ -7,6 +7,11 @@
 #      was not run).
 # Each runs in a fresh database created here (needs psql). Arguments go to bench_ingest,
 # e.g. scripts/bench.sh --mode both --events 1000 --markets 60 --rounds 48 --change-rate 0.05
+#
+# --tracing off|info|both: bench_ingest with no subscriber (the default), with an `info`
+# subscriber writing a line per store call to stderr, or both, one after the other in
+# fresh databases, then `tracing_ratio` lines: each write and read time with the
+# subscriber over the same time without (docs/performance.md, "Tracing cost").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,18 +24,64 @@ fresh() {
     -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
 }
 
+tracing="off"
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --tracing) tracing="$2"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+case "$tracing" in
+  off|info) runs=("$tracing") ;;
+  both) runs=(off info) ;;
+  *) echo "scripts/bench.sh: --tracing off, info or both, not $tracing" >&2; exit 1 ;;
+esac
+
 cargo build -q --release --example bench_ingest -p competitor-db
 cargo build -q --release -p migration
 
-fresh competitor_bench_store
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-DATABASE_URL="$server/competitor_bench_store" /usr/bin/time -f "peak_rss_kb=%M" \
-  target/release/examples/bench_ingest "$@" 2>&1 | tee "$out"
+out_off="$(mktemp)"
+out_info="$(mktemp)"
+trap 'rm -f "$out" "$out_off" "$out_info"' EXIT
+# A subscriber's lines start with a timestamp; its `info` lines are kept out of sight.
+span_line='^[0-9-]+T[0-9:.]+Z +INFO '
+for run in "${runs[@]}"; do
+  fresh competitor_bench_store
+  echo "bench_ingest --tracing $run"
+  DATABASE_URL="$server/competitor_bench_store" /usr/bin/time -f "peak_rss_kb=%M" \
+    target/release/examples/bench_ingest --tracing "$run" "${args[@]}" 2>&1 |
+    tee "$out" | grep -Ev "$span_line"
+  hidden="$(grep -Ec "$span_line" "$out" || true)"
+  if [ "$hidden" -gt 0 ]; then
+    echo "($hidden info lines of the subscriber not shown)"
+  fi
+  cp "$out" "$(if [ "$run" = off ]; then echo "$out_off"; else echo "$out_info"; fi)"
+done
 store_rate="$(sed -n 's/^store[a-z_]* tls=off .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+
+# Each time with the subscriber over the same time without: above 1 is slower with it.
+if [ "$tracing" = both ]; then
+  # "figure|time" per line: the write and read times of a bench_ingest output.
+  times() {
+    awk -v OFS='|' '
+      function value(name,   i, v) {
+        for (i = 1; i <= NF; i++) if (index($i, name "=") == 1) { split($i, v, "="); return v[2] }
+      }
+      /^(store|store_in_transaction|copy) tls=/ { print $1 " " $2, value("seconds") }
+      /^rounds mode=/ { print $1 " " $2, value("write_ms_per_round") }
+      /^read fn=/ { print $1 " " $2 " after_rounds=" value("after_rounds") " tls=" value("tls"), value("ms") }
+      /^upsert fn=/ { print $1 " " $2 " tls=" value("tls"), value("ms") }
+    ' "$1" | LC_ALL=C sort
+  }
+  LC_ALL=C join -t '|' <(times "$out_off") <(times "$out_info") |
+    awk -F '|' '{ printf "tracing_ratio %s off=%s info=%s ratio=%.3f\n", $1, $2, $3, ($2 > 0 ? $3 / $2 : 0) }'
+fi
 
 # The SQLAlchemy script writes one full round of the same size.
 py_args=()
+set -- "${args[@]}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --events|--markets) py_args+=("$1" "$2"); shift 2 ;;

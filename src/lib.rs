@@ -33,6 +33,9 @@ pub mod testing;
 /// sea-orm-migration's `seaql_migrations`, which stays the service's own migrator's; on a
 /// database where an earlier version recorded them in `seaql_migrations`, the first run
 /// moves them, leaving the service's records there alone.
+/// Runs in an `info` span `migrate` (target `competitor_db`; fields `backend` and
+/// `migrations`, the number this build knows), around sea-orm-migration's own events
+/// (targets under `sea_orm_migration`) naming each migration applied.
 ///
 /// # Errors
 ///
@@ -40,6 +43,15 @@ pub mod testing;
 /// failing one stay applied, the failing one leaves nothing behind.
 ///
 /// [`DbErr`]: https://docs.rs/sea-orm/2.0.4/sea_orm/enum.DbErr.html
+#[tracing::instrument(
+    target = "competitor_db",
+    level = "info",
+    skip_all,
+    fields(
+        backend = %db.get_database_backend().as_str(),
+        migrations = Migrator::migrations().len(),
+    )
+)]
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }

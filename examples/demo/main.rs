@@ -11,6 +11,10 @@
 //! per Betpawa event, both competitors' current 1X2 and Over/Under 2.5 odds side by side
 //! with each one's margin ([`report`]). Run again, it changes nothing: rows are upserted
 //! and rounds already recorded are stale.
+//!
+//! With `RUST_LOG` set it also writes, to stderr, what a service's subscriber would see:
+//! `RUST_LOG=competitor_db=info cargo run --example demo` prints one line per store call
+//! as its span closes, with its fields (docs/design.md, "Tracing").
 
 mod betpawa;
 mod fixtures;
@@ -22,11 +26,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use competitor_db::store::{self, RecordedOdds};
-use competitor_db::{Migrator, MigratorTrait};
 use sea_orm::sqlx::Connection;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sea_orm::{DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 /// Errors end the demo with one `demo: ...` line.
 pub type Error = Box<dyn std::error::Error>;
@@ -46,8 +51,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> Result<(), Error> {
+    trace_to_stderr()?;
     let db = connect().await?;
-    Migrator::up(&db, None)
+    competitor_db::migrate(&db)
         .await
         .map_err(|err| format!("migrating the database: {err}"))?;
 
@@ -84,6 +90,23 @@ async fn run() -> Result<(), Error> {
 
     report::comparison(&db).await?;
     report::counts(&db, &rounds, links_changed).await?;
+    Ok(())
+}
+
+/// With `RUST_LOG` set, a subscriber that writes the spans it lets through to stderr, one
+/// line each as it closes, with its fields and its time; without, none, so stdout and
+/// stderr stay as they are.
+fn trace_to_stderr() -> Result<(), Error> {
+    if std::env::var_os(EnvFilter::DEFAULT_ENV).is_none() {
+        return Ok(());
+    }
+    let filter = EnvFilter::try_from_default_env().map_err(|err| format!("RUST_LOG: {err}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|err| format!("RUST_LOG: {err}"))?;
     Ok(())
 }
 

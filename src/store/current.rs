@@ -10,7 +10,10 @@ use entity::outcome::Outcomes;
 use entity::soft_delete::SoftDelete;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryFilter};
 use serde::{Deserialize, Serialize};
+use tracing::Span;
+use tracing::field::Empty;
 
+use super::TRACING_TARGET;
 use super::backend::{id_list, is_in_ids, statement};
 use super::error::StoreError;
 
@@ -64,6 +67,12 @@ struct CurrentRow {
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(events = event_ids.len(), found = Empty, markets = Empty)
+)]
 pub async fn current_odds<C>(
     db: &C,
     event_ids: &[i32],
@@ -72,6 +81,7 @@ where
     C: ConnectionTrait,
 {
     if event_ids.is_empty() {
+        Span::current().record("found", 0).record("markets", 0);
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
@@ -159,7 +169,23 @@ where
     for entry in odds.values_mut() {
         entry.markets.sort_unstable_by_key(|market| market.id);
     }
+    record_found(&odds);
     Ok(odds)
+}
+
+/// Records on [`current_odds`]' span how many events had odds and their markets.
+fn record_found(odds: &HashMap<i32, CurrentOdds>) {
+    let span = Span::current();
+    if span.is_disabled() {
+        return;
+    }
+    span.record("found", odds.len());
+    span.record("markets", markets(odds.values()));
+}
+
+/// The markets of `odds`, summed.
+fn markets<'a>(odds: impl Iterator<Item = &'a CurrentOdds>) -> usize {
+    odds.map(|odds| odds.markets.len()).sum()
 }
 
 /// The comparison read: for each of `betpawa_event_ids`, every competitor's linked,
@@ -170,6 +196,12 @@ where
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(betpawa_events = betpawa_event_ids.len(), events = Empty, markets = Empty)
+)]
 pub async fn current_odds_for_betpawa_events<C>(
     db: &C,
     betpawa_event_ids: &[i32],
@@ -178,6 +210,7 @@ where
     C: ConnectionTrait,
 {
     if betpawa_event_ids.is_empty() {
+        Span::current().record("events", 0).record("markets", 0);
         return Ok(HashMap::new());
     }
     let ids: Vec<i64> = betpawa_event_ids.iter().map(|id| i64::from(*id)).collect();
@@ -209,6 +242,12 @@ where
     for competitors in by_betpawa.values_mut() {
         // SportyBet, then Bet9ja: the enum's order.
         competitors.sort_by_key(|c| (c.event.source, c.event.id));
+    }
+    let span = Span::current();
+    if !span.is_disabled() {
+        let competitors = by_betpawa.values().flatten();
+        span.record("events", competitors.clone().count());
+        span.record("markets", markets(competitors.map(|c| &c.odds)));
     }
     Ok(by_betpawa)
 }

@@ -10,7 +10,10 @@ use sea_orm::{
     QuerySelect, RelationTrait,
 };
 use serde::{Deserialize, Serialize};
+use tracing::Span;
+use tracing::field::Empty;
 
+use super::TRACING_TARGET;
 use super::backend::{in_ids, statement};
 use super::error::StoreError;
 use super::newest::newest_snapshots;
@@ -39,6 +42,12 @@ pub struct LatestSnapshot {
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(events = event_ids.len(), snapshots = Empty, markets = Empty)
+)]
 pub async fn latest_snapshots<C>(
     db: &C,
     event_ids: &[i32],
@@ -48,6 +57,7 @@ where
 {
     let snapshots = newest_snapshots(db, event_ids).await?;
     if snapshots.is_empty() {
+        Span::current().record("snapshots", 0).record("markets", 0);
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
@@ -63,6 +73,9 @@ where
         ))
         .all(db)
         .await?;
+    Span::current()
+        .record("snapshots", snapshots.len())
+        .record("markets", markets.len());
 
     let mut by_snapshot: HashMap<i64, Vec<competitor_market_odds::Model>> = HashMap::new();
     for market in markets {
@@ -114,6 +127,12 @@ pub struct OddsPoint {
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(event = competitor_event_id, market = %betpawa_market_id, points = Empty)
+)]
 pub async fn odds_history<C>(
     db: &C,
     competitor_event_id: i32,
@@ -150,5 +169,6 @@ where
         .into_model::<OddsPoint>()
         .all(db)
         .await?;
+    Span::current().record("points", points.len());
     Ok(points)
 }

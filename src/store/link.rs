@@ -3,7 +3,9 @@
 use entity::{clock, competitor_event};
 use sea_orm::Condition;
 use sea_orm::sea_query::Expr;
+use tracing::field::Empty;
 
+use super::TRACING_TARGET;
 use super::connection::StoreConnection;
 use super::error::StoreError;
 use super::retry;
@@ -27,6 +29,12 @@ const BETPAWA_EVENT: &str = "(SELECT e.id FROM events e \
 /// # Errors
 /// [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// [`StoreError::Db`] for other database errors; nothing is changed then.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(rows_changed = Empty, attempts = Empty)
+)]
 pub async fn link_betpawa_events<C>(db: &C) -> Result<u64, StoreError>
 where
     C: StoreConnection,
@@ -40,5 +48,7 @@ where
         .value(Column::BetpawaEventId, Expr::cust(BETPAWA_EVENT))
         .value(Column::UpdatedAt, clock::now())
         .to_owned();
-    retry::execute(db, &link).await
+    let changed = retry::execute(db, &link).await?;
+    tracing::Span::current().record("rows_changed", changed);
+    Ok(changed)
 }

@@ -31,6 +31,11 @@
 //! string), and so do the write counts; the inputs ([`TournamentUpsert`], [`EventUpsert`],
 //! [`NewSnapshot`], [`NewMarket`]) deserialize from the same shape, so a scraper can hand
 //! a palimpsest over as JSON.
+//!
+//! Tracing: every public call opens an `info` span named after it, target
+//! `competitor_db::store`, with the sizes of its input and of what it wrote or read as
+//! fields, never odds, names or credentials; a retry is a `warn` event, retries run out an
+//! `error` event (docs/design.md, "Tracing").
 
 pub(crate) mod backend;
 mod connection;
@@ -57,3 +62,8 @@ pub use snapshots::{NewMarket, NewSnapshot, RecordedOdds, record_odds, write_sna
 pub use upsert::{
     EventUpsert, TournamentUpsert, soft_delete_missing, upsert_events, upsert_tournaments,
 };
+
+/// The `tracing` target of every span and event of the store, whichever module emits it:
+/// services filter on it (`RUST_LOG=competitor_db::store=info`), and it does not move
+/// when a call moves between the store's private modules.
+pub(crate) const TRACING_TARGET: &str = "competitor_db::store";

@@ -7,7 +7,12 @@
 //! SQLite can stay busy past its timeout. Each attempt is one transaction (a savepoint
 //! inside the caller's), rolled back whole before the next, so a refused attempt leaves
 //! nothing behind.
+//!
+//! Each refusal is a `warn` event with its code and attempt number, retries run out an
+//! `error` event, and the attempts made go to the `attempts` field of the store call's
+//! span (docs/design.md, "Tracing").
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
@@ -16,6 +21,7 @@ use sea_orm::{
     ConnectionTrait, DbErr, RuntimeErr, SqliteTransactionMode, StatementBuilder, TransactionOptions,
 };
 
+use super::TRACING_TARGET;
 use super::connection::StoreConnection;
 use super::error::StoreError;
 
@@ -24,6 +30,10 @@ pub const ATTEMPTS: u32 = 5;
 
 /// Runs `attempt` until it succeeds, fails for another reason, or was refused for
 /// contention [`ATTEMPTS`] times; waits a short, growing, jittered delay between attempts.
+///
+/// Each refusal is a `warn` event (`code`, `attempt`, `retry_in_ms`), the last one an
+/// `error` event (`code`, `attempts`); the attempts made are recorded in the `attempts`
+/// field of the current span, the store call's, where it declares one.
 pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
@@ -33,16 +43,35 @@ where
     loop {
         match attempt().await {
             Err(StoreError::Db(err)) if is_contention(&err) => {
+                let code = error_code(&err);
                 if attempts == ATTEMPTS {
+                    tracing::error!(
+                        target: TRACING_TARGET,
+                        code = code.as_deref(),
+                        attempts,
+                        "refused for lock contention on every attempt; nothing written"
+                    );
+                    tracing::Span::current().record("attempts", attempts);
                     return Err(StoreError::Contention {
                         attempts,
                         last: err,
                     });
                 }
-                tokio::time::sleep(backoff(attempts)).await;
+                let delay = backoff(attempts);
+                tracing::warn!(
+                    target: TRACING_TARGET,
+                    code = code.as_deref(),
+                    attempt = attempts,
+                    retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    "refused for lock contention; retrying the whole transaction"
+                );
+                tokio::time::sleep(delay).await;
                 attempts += 1;
             }
-            other => return other,
+            other => {
+                tracing::Span::current().record("attempts", attempts);
+                return other;
+            }
         }
     }
 }
@@ -94,17 +123,20 @@ fn backoff(attempt: u32) -> Duration {
 /// PostgreSQL's `deadlock_detected` (40P01) and `serialization_failure` (40001);
 /// SQLite's `SQLITE_BUSY` (5) and `SQLITE_BUSY_SNAPSHOT` (517).
 pub(crate) fn is_contention(err: &DbErr) -> bool {
+    matches!(
+        error_code(err).as_deref(),
+        Some("40P01" | "40001" | "5" | "517")
+    )
+}
+
+/// The code the database gave `err`: PostgreSQL's SQLSTATE, SQLite's extended result
+/// code; `None` for errors that did not come from the database.
+fn error_code(err: &DbErr) -> Option<Cow<'_, str>> {
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx))
     | DbErr::Query(RuntimeErr::SqlxError(sqlx))
     | DbErr::Conn(RuntimeErr::SqlxError(sqlx))) = err
     else {
-        return false;
+        return None;
     };
-    let Some(database) = sqlx.as_database_error() else {
-        return false;
-    };
-    matches!(
-        database.code().as_deref(),
-        Some("40P01" | "40001" | "5" | "517")
-    )
+    sqlx.as_database_error()?.code()
 }

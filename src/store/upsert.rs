@@ -10,9 +10,11 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, ExprTrait, IntoActiveModel,
     Iterable, Set,
 };
+use tracing::field::Empty;
 
 use serde::{Deserialize, Serialize};
 
+use super::TRACING_TARGET;
 use super::backend::{is_in_texts, rows_per_statement};
 use super::connection::StoreConnection;
 use super::error::StoreError;
@@ -130,6 +132,17 @@ impl EventUpsert {
 /// - [`StoreError::ForeignKeyViolation`] for an unknown `sport_id`;
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written on any error.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        source = batch_source(tournaments).map(tracing::field::display),
+        tournaments = tournaments.len(),
+        rows_written = Empty,
+        attempts = Empty,
+    ),
+)]
 pub async fn upsert_tournaments<C>(
     db: &C,
     tournaments: &[TournamentUpsert],
@@ -150,6 +163,17 @@ where
 /// # Errors
 /// As [`upsert_tournaments`]; an unknown `tournament_id` is a
 /// [`StoreError::ForeignKeyViolation`]. Nothing is written on any error.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        source = batch_source(events).map(tracing::field::display),
+        events = events.len(),
+        rows_written = Empty,
+        attempts = Empty,
+    ),
+)]
 pub async fn upsert_events<C>(db: &C, events: &[EventUpsert]) -> Result<Vec<i32>, StoreError>
 where
     C: StoreConnection,
@@ -225,6 +249,18 @@ palimpsest_row! {
 /// The natural key of competitor tournaments and events.
 type Key = (CompetitorSource, String);
 
+/// The competitor of every row of a batch, for its span: `mixed` when it holds both,
+/// `None` when it is empty.
+fn batch_source<R: PalimpsestRow>(rows: &[R]) -> Option<&'static str> {
+    let (first, rest) = rows.split_first()?;
+    let source = first.key().0;
+    if rest.iter().all(|row| row.key().0 == source) {
+        Some(source.as_str())
+    } else {
+        Some("mixed")
+    }
+}
+
 /// Validates `rows`, writes them in key order in statements sized under the
 /// bind-parameter limit, all in one transaction retried whole on contention, and returns
 /// their ids in input order.
@@ -252,6 +288,7 @@ where
         Ok::<_, StoreError>(ids)
     })
     .await?;
+    tracing::Span::current().record("rows_written", ids.len());
     rows.iter()
         .map(|row| {
             let (source, external_id) = row.key();
@@ -302,6 +339,17 @@ fn in_key_order<R: PalimpsestRow>(rows: &[R]) -> Result<Vec<R::ActiveModel>, Sto
 /// [`StoreError::EmptyPalimpsest`] when `seen` is empty (nothing is changed: an empty
 /// scrape is far likelier a failed one); [`StoreError::Contention`] when every attempt
 /// was refused for lock contention; [`StoreError::Db`] for other database errors.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        source = %source,
+        seen = seen.len(),
+        rows_changed = Empty,
+        attempts = Empty,
+    ),
+)]
 pub async fn soft_delete_missing<C>(
     db: &C,
     source: CompetitorSource,
@@ -324,5 +372,7 @@ where
         .value(Column::DeletedAt, now)
         .value(Column::UpdatedAt, now)
         .to_owned();
-    retry::execute(db, &soft_delete).await
+    let soft_deleted = retry::execute(db, &soft_delete).await?;
+    tracing::Span::current().record("rows_changed", soft_deleted);
+    Ok(soft_deleted)
 }

@@ -18,4 +18,5 @@ mod sql;
 mod sqlite_schema;
 mod store;
 mod tcp_nodelay;
+mod traces;
 mod validation;

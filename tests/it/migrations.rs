@@ -4,10 +4,12 @@ use entity::{CompetitorSource, competitor_market_odds_current};
 use migration::{BASE_TABLES, COMPETITOR_TABLES, CURRENT_ODDS_TABLE, Migrator, MigratorTrait};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbErr, Set};
 use sea_orm_migration::MigrationStatus;
+use tracing::Level;
 
 use crate::fixtures::{competitor_event, competitor_tournament, kickoff, one_x_two, sport};
 use crate::schema::assert_reference_catalog;
 use crate::sql::{count, lines, query_all};
+use crate::traces::{Trace, traced};
 use crate::{both, postgres, sqlite};
 
 /// The message of a migration run that must be refused (`expectation` says why), as
@@ -389,3 +391,46 @@ async fn up_folds_the_history_written_before_the_fold(db: &DatabaseConnection) {
     assert_eq!(kinds(changed).await, [SnapshotKind::Change]);
 }
 both!(empty: up_folds_the_history_written_before_the_fold);
+
+/// `competitor_db::migrate` runs in one `info` span, target `competitor_db`, around
+/// sea-orm-migration's own events naming each migration it applies; run again, it
+/// applies none.
+async fn migrate_runs_in_a_span_around_the_migrations_it_applies(db: &DatabaseConnection) {
+    let applying = |trace: &Trace| -> Vec<String> {
+        trace
+            .events
+            .iter()
+            .filter(|event| event.span == Some("migrate"))
+            .filter_map(|event| {
+                let name = event.message().strip_prefix("Applying migration '")?;
+                Some(name.trim_end_matches('\'').to_owned())
+            })
+            .collect()
+    };
+    let backend = db.get_database_backend().as_str();
+
+    let (migrated, trace) = traced(competitor_db::migrate(db)).await;
+    migrated.expect("migrate");
+    let span = trace.span("migrate");
+    assert_eq!(
+        (span.target.as_str(), span.level, span.parent),
+        ("competitor_db", Level::INFO, None)
+    );
+    let fields: Vec<(&str, &str)> = span
+        .fields
+        .iter()
+        .map(|(field, value)| (*field, value.as_str()))
+        .collect();
+    assert_eq!(fields, [("backend", backend), ("migrations", "4")]);
+    let all: Vec<String> = names_with([true, true, true, true])
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(applying(&trace), all);
+
+    let (migrated, trace) = traced(competitor_db::migrate(db)).await;
+    migrated.expect("migrate again");
+    trace.span("migrate");
+    assert_eq!(applying(&trace), Vec::<String>::new());
+}
+both!(empty: migrate_runs_in_a_span_around_the_migrations_it_applies);

@@ -5,17 +5,15 @@
 //! Each write is held at a row lock another transaction owns, so the test knows the
 //! write is under way, finds its backend in `pg_stat_activity` and terminates it.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use competitor_db::store::{self, NewSnapshot};
 use competitor_db::testing;
 use entity::CompetitorSource;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 
-use super::{at, palimpsest, sample_event};
+use super::{at, backend_waiting_in, palimpsest, sample_event};
 use crate::postgres;
-use crate::sql::{count, query_all, scalar};
+use crate::sql::{count, scalar};
 
 /// Locks competitor event `id` `FOR UPDATE` in a transaction of its own: inserts that
 /// point at it (their foreign key check) and upserts of it wait until it ends.
@@ -32,30 +30,14 @@ async fn hold_event(db: &DatabaseConnection, id: i32) -> DatabaseTransaction {
 /// Terminates the backend whose statement starts with `statement` once it waits for a
 /// lock; fails the test if none does within a minute.
 async fn terminate_waiting(db: &DatabaseConnection, statement: &str) {
-    let pattern = format!("{statement}%");
-    for _ in 0..1_200 {
-        let waiting = query_all(
-            db,
-            "SELECT pid FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock' \
-               AND query LIKE $1",
-            vec![pattern.clone().into()],
-        )
-        .await;
-        if let Some(row) = waiting.first() {
-            let pid: i32 = row.try_get("", "pid").expect("pid");
-            let killed = scalar(
-                db,
-                "SELECT CAST(pg_terminate_backend($1) AS integer) AS n",
-                vec![pid.into()],
-            )
-            .await;
-            assert_eq!(killed, 1, "terminated backend {pid}");
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no backend waited in {statement:?}");
+    let pid = backend_waiting_in(db, statement).await;
+    let killed = scalar(
+        db,
+        "SELECT CAST(pg_terminate_backend($1) AS integer) AS n",
+        vec![pid.into()],
+    )
+    .await;
+    assert_eq!(killed, 1, "terminated backend {pid}");
 }
 
 /// Runs `write` on a clone of the pool while competitor event `held` is locked, kills its

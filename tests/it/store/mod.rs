@@ -15,9 +15,11 @@ mod retention;
 mod send;
 mod serde;
 mod snapshots;
+mod spans;
 mod upsert;
 
 use std::ops::Range;
+use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use competitor_db::store::{self, NewMarket, NewSnapshot, StoreError};
@@ -30,6 +32,7 @@ use sea_orm::{
 };
 
 use crate::fixtures::{kickoff, sport, stored_row};
+use crate::sql::query_all;
 
 /// The SportRadar id of sample event `i` (the bare number, as the Python service stores
 /// it); both competitors' event `i` share it.
@@ -157,4 +160,25 @@ pub async fn stored_markets(db: &impl ConnectionTrait, id: i64) -> Vec<NewMarket
             outcomes: m.outcomes,
         })
         .collect()
+}
+
+/// The PostgreSQL backend whose statement starts with `statement`, once it waits for a
+/// lock (`pg_stat_activity`); fails the test if none does within a minute.
+pub async fn backend_waiting_in(db: &DatabaseConnection, statement: &str) -> i32 {
+    let pattern = format!("{statement}%");
+    for _ in 0..1_200 {
+        let waiting = query_all(
+            db,
+            "SELECT pid FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock' \
+               AND query LIKE $1",
+            vec![pattern.clone().into()],
+        )
+        .await;
+        if let Some(row) = waiting.first() {
+            return row.try_get("", "pid").expect("pid");
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("no backend waited in {statement:?}");
 }
