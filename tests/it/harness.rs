@@ -64,6 +64,7 @@ impl Deref for TestDb {
 impl TestDb {
     /// A migrated database on `backend`.
     pub async fn migrated(backend: Backend, test: &str) -> TestDb {
+        crate::traces::install_undecided();
         match backend {
             Backend::Postgres => Self::postgres(test, Some(template().await)).await,
             Backend::Sqlite => {
@@ -78,6 +79,7 @@ impl TestDb {
 
     /// An empty database on `backend`, for tests of the migrations themselves.
     pub async fn empty(backend: Backend, test: &str) -> TestDb {
+        crate::traces::install_undecided();
         match backend {
             Backend::Postgres => Self::postgres(test, None).await,
             Backend::Sqlite => Self::sqlite(test).await,

@@ -209,7 +209,7 @@ async fn an_upgrade_moves_the_crates_records_and_only_them(db: &DatabaseConnecti
         .iter()
         .map(|m| m.status() == MigrationStatus::Applied)
         .collect();
-    assert_eq!(read_only, [true; 3]);
+    assert_eq!(read_only, [true; 4]);
     assert_eq!(records(db, LEGACY_MIGRATION_TABLE).await, before);
 
     competitor_db::migrate(db)
@@ -251,7 +251,7 @@ async fn an_upgrade_applies_the_migrations_an_earlier_version_did_not_have(
         statuses(db).await,
         crate_versions()
             .into_iter()
-            .zip([true, true, false])
+            .zip([true, true, false, false])
             .collect::<Vec<_>>()
     );
 
@@ -291,7 +291,7 @@ async fn down_and_reset_after_an_upgrade_leave_the_services_records(db: &Databas
         statuses(db).await,
         crate_versions()
             .into_iter()
-            .zip([true, true, false])
+            .zip([true, true, true, false])
             .collect::<Vec<_>>()
     );
     assert_eq!(

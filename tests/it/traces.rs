@@ -4,7 +4,11 @@
 //!
 //! [`traced`] makes the capturing layer the subscriber of one future only
 //! (`WithSubscriber`), so the tests of this binary, which run in parallel, never see one
-//! another's spans, and no global subscriber is installed.
+//! another's spans. The one global subscriber, [`Undecided`], records nothing: it keeps
+//! every callsite asking the current subscriber each time. Without it, a callsite first
+//! hit by a test without a subscriber while another test's subscriber was being created
+//! could stay marked "never" (tracing-core caches that per callsite), and the traced test
+//! then missed its events, as a run of the whole suite once showed.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,12 +91,54 @@ impl Trace {
 /// Runs `future` with the capturing layer as its subscriber, and only it; returns its
 /// output and what it emitted.
 pub async fn traced<F: Future>(future: F) -> (F::Output, Trace) {
+    install_undecided();
     let capture = Capture::default();
     let output = future
         .with_subscriber(Registry::default().with(capture.clone()))
         .await;
     let trace = std::mem::take(&mut *capture.trace());
     (output, trace)
+}
+
+/// Installs [`Undecided`] as the global subscriber, once; the harness calls it before each
+/// test, so it is in place before any callsite is hit.
+pub fn install_undecided() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        // Fails only when a global subscriber exists already, which then decides.
+        let _ = tracing::subscriber::set_global_default(Undecided);
+    });
+}
+
+/// The global subscriber: interested in every callsite "sometimes", so each one asks the
+/// subscriber of the moment; records nothing itself.
+struct Undecided;
+
+impl Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, _: &Event<'_>) {}
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
 }
 
 /// The layer: appends to a shared [`Trace`].
