@@ -16,8 +16,9 @@ pub fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement
 }
 
 /// The same rows as [`write_snapshots`](crate::store::write_snapshots) given the pool,
-/// through the same `COPY .. FROM STDIN` in one transaction, without its validation or
-/// retries: the benchmark's baseline.
+/// through the same `COPY .. FROM STDIN` in one transaction, without its validation,
+/// retries or current odds (the fold triggers told to stand aside): the benchmark's
+/// baseline.
 ///
 /// # Errors
 /// The database's, as [`StoreError`].
@@ -26,7 +27,17 @@ pub async fn copy_snapshots(
     pool: &sea_orm::sqlx::PgPool,
     snapshots: &[NewSnapshot],
 ) -> Result<Vec<i64>, StoreError> {
-    crate::store::snapshots::copy::write_snapshots(pool, snapshots).await
+    use crate::store::snapshots::copy;
+    use sea_orm::sqlx;
+    let mut tx = pool.begin().await.map_err(copy::db_err)?;
+    sqlx::query("SELECT set_config('competitor_db.folding', 'store', true)")
+        .execute(&mut *tx)
+        .await
+        .map_err(copy::db_err)?;
+    let kinds = vec![entity::SnapshotKind::Full; snapshots.len()];
+    let ids = copy::copy_snapshots(&mut tx, snapshots, &kinds).await?;
+    tx.commit().await.map_err(copy::db_err)?;
+    Ok(ids)
 }
 
 /// A tournament of `source` named after its external id.

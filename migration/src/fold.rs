@@ -13,10 +13,11 @@
 //! rebuild gives what writing the history one capture at a time gave.
 //!
 //! PostgreSQL folds in the database: migration 4's functions, run at commit by a trigger
-//! for every writer; the calls below run them earlier or anew. SQLite has no stored
-//! procedures: there the fold is the statements below, which the store runs for what it
-//! writes and migration 4 for the history it finds. Snapshots written to SQLite by other
-//! clients reach the current table through [`rebuild`].
+//! for other clients' snapshots; [`rebuild`] runs them anew. The store folds its own
+//! writes in memory with the same rules, on both backends (it tells the triggers to stand
+//! aside). SQLite has no stored procedures: there [`rebuild`] is the statements below,
+//! which migration 4 runs for the history it finds; snapshots written to SQLite by other
+//! clients reach the current table through it.
 
 use std::collections::BTreeMap;
 
@@ -39,23 +40,6 @@ pub enum Events<'a> {
     WithoutCurrentOdds,
     /// These events.
     Only(&'a [i32]),
-}
-
-/// Folds the snapshots this transaction wrote into the current odds: on PostgreSQL those
-/// the insert trigger noted (`competitor_fold_pending()`; `snapshots` is not needed), on
-/// SQLite `snapshots`.
-///
-/// # Errors
-/// The [`DbErr`] of a failing statement; the caller's transaction is then to be rolled
-/// back.
-pub async fn fold_written<C: ConnectionTrait>(db: &C, snapshots: &[i64]) -> Result<(), DbErr> {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => fold_sqlite(db, snapshots, true).await,
-        _ => db
-            .execute_unprepared("SELECT competitor_fold_pending()")
-            .await
-            .map(|_| ()),
-    }
 }
 
 /// Recomputes the current rows of `events` from their history: deletes them, then folds
@@ -228,8 +212,10 @@ fn sqlite_wave_statements() -> [String; 4] {
                  OR competitor_market_odds_current.betpawa_market_name \
                      <> excluded.betpawa_market_name \
                  OR NOT (competitor_market_odds_current.outcomes = excluded.outcomes \
-                     OR json(competitor_market_odds_current.outcomes) = json(excluded.outcomes))",
-            offered("full")
+                     OR {} = {})",
+            offered("full"),
+            outcome_list("competitor_market_odds_current.outcomes"),
+            outcome_list("excluded.outcomes"),
         ),
         format!(
             "UPDATE competitor_market_odds_current AS c SET unavailable_at = m.captured_at \
@@ -251,6 +237,19 @@ fn sqlite_wave_statements() -> [String; 4] {
                      WHERE m.snapshot_id = s.id AND m.outcomes <> '[]' AND {same_market})"
         ),
     ]
+}
+
+/// The outcomes in `column` as the store reads them (name, odds, `is_active` defaulting to
+/// true, other keys, spacing and number spelling aside), as comparable text; NULL, equal to
+/// nothing, where the column is not valid JSON. PostgreSQL's `competitor_outcome_list`, on SQLite.
+fn outcome_list(column: &str) -> String {
+    format!(
+        "(CASE WHEN json_valid({column}) THEN coalesce((\
+             SELECT group_concat(json_array(json_extract(o.value, '$.name'), \
+                 json_extract(o.value, '$.odds'), \
+                 coalesce(json_extract(o.value, '$.is_active'), 1)), ',') \
+             FROM json_each({column}) AS o), '') END)"
+    )
 }
 
 /// Ids as a JSON array, the one value SQLite's `json_each` reads a list from.

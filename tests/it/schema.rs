@@ -155,8 +155,8 @@ const EXPECTED_INDEXES: &[&str] = &[
 
 /// `pg_get_triggerdef`, sorted by trigger name: the fold of migration 4.
 const EXPECTED_TRIGGERS: &[&str] = &[
-    "CREATE CONSTRAINT TRIGGER competitor_odds_snapshots_fold AFTER INSERT ON public.competitor_odds_snapshots DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION competitor_odds_snapshots_fold()",
-    "CREATE TRIGGER competitor_odds_snapshots_noted AFTER INSERT ON public.competitor_odds_snapshots REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION competitor_odds_snapshots_noted()",
+    "CREATE CONSTRAINT TRIGGER competitor_odds_snapshots_fold AFTER INSERT ON public.competitor_odds_snapshots DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ((current_setting('competitor_db.folding'::text, true) IS DISTINCT FROM 'store'::text)) EXECUTE FUNCTION competitor_odds_snapshots_fold()",
+    "CREATE TRIGGER competitor_odds_snapshots_noted AFTER INSERT ON public.competitor_odds_snapshots REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT WHEN ((current_setting('competitor_db.folding'::text, true) IS DISTINCT FROM 'store'::text)) EXECUTE FUNCTION competitor_odds_snapshots_noted()",
 ];
 
 /// `name(arguments)` of the functions in the public schema, sorted.
@@ -168,6 +168,7 @@ const EXPECTED_FUNCTIONS: &[&str] = &[
     "competitor_odds_snapshots_fold()",
     "competitor_odds_snapshots_noted()",
     "competitor_offered_markets(snapshots bigint[], snapshot_kind character varying)",
+    "competitor_outcome_list(outcomes json)",
     "competitor_rebuild_current_odds(events integer[])",
     "competitor_same_outcomes(a json, b json)",
 ];

@@ -3,43 +3,171 @@
 //!
 //! COPY needs the connection's copy sub-protocol, which SeaORM's transactions do not
 //! expose; so this path runs only when the store is handed the pool itself and can open
-//! the transaction on a pool connection.
+//! the transaction on a pool connection. The store's other statements of that write run
+//! on the same connection through [`CopyTransaction`], a SeaORM `ConnectionTrait`.
+//!
+//! Cancellation: sqlx's `PgCopyIn::finish` (0.9.0 and 0.9.1) sends `CopyDone`, then awaits
+//! `CommandComplete` and `ReadyForQuery` without recording that a `ReadyForQuery` is owed.
+//! Dropped in between (a client went away, a timeout fired while a foreign key check at
+//! `CopyDone` waited for a lock), it would return a connection to the pool one reply
+//! behind: the next statement on it reads the previous one's reply. So the connection is
+//! closed, not returned, unless the transaction ended (committed or rolled back) in the
+//! future's own hands ([`Held`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use sea_orm::sqlx::{self, PgConnection, PgPool};
-use sea_orm::{DbErr, RuntimeErr};
+use entity::SnapshotKind;
+use sea_orm::sqlx::pool::PoolConnection;
+use sea_orm::sqlx::postgres::Postgres;
+use sea_orm::sqlx::{self, Connection as _, Executor as _, PgConnection, PgPool};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::Mutex;
 
-use super::{ALLOCATE_SNAPSHOT_IDS, NewSnapshot, StoreError, json_text};
+use super::{
+    ALLOCATE_SNAPSHOT_IDS, Folded, Mode, NewSnapshot, Prepared, StoreError, fold, json_text,
+};
 
 /// Bytes of COPY data buffered before they are sent.
 const SEND_AT: usize = 1 << 20;
 
-/// Writes `snapshots` and their markets in one transaction; returns the snapshot ids in
-/// input order.
+/// A pooled connection that goes back to the pool only through [`Held::release`], once
+/// its transaction ended; dropped before that (the future dropped at an await), it is
+/// closed, so no half-finished exchange reaches the next user of the pool.
+pub(crate) struct Held(Option<PoolConnection<Postgres>>);
+
+impl Held {
+    /// A connection of `pool`.
+    pub(crate) async fn acquire(pool: &PgPool) -> Result<Self, StoreError> {
+        Ok(Held(Some(pool.acquire().await.map_err(db_err)?)))
+    }
+
+    /// The connection, for the transaction.
+    fn conn(&mut self) -> Result<&mut PgConnection, StoreError> {
+        self.0.as_deref_mut().ok_or_else(|| {
+            StoreError::Db(DbErr::Custom("the store's connection was released".into()))
+        })
+    }
+
+    /// Its transaction ended: back to the pool.
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Some(mut conn) = self.0.take() {
+            conn.close_on_drop();
+        }
+    }
+}
+
+/// Writes `snapshots` and their markets through COPY in a transaction of its own on a
+/// connection of `pool`, folding them into the current odds as it goes; commits when all
+/// succeeded. The connection goes back to the pool only once that transaction ended in
+/// this future's hands (see [`Held`]).
 pub(crate) async fn write_snapshots(
     pool: &PgPool,
     snapshots: &[NewSnapshot],
-) -> Result<Vec<i64>, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    let ids = copy_snapshots(&mut tx, snapshots).await?;
-    // The fold the insert trigger would run at commit, run here so its errors are this
-    // write's (migration 4).
-    sqlx::query("SELECT competitor_fold_pending()")
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
-    Ok(ids)
+    prepared: &[Vec<Prepared<'_>>],
+) -> Result<Folded, StoreError> {
+    let mut held = Held::acquire(pool).await?;
+    let result = {
+        let mut tx = held.conn()?.begin().await.map_err(db_err)?;
+        let written = {
+            let copy = CopyTransaction {
+                conn: Mutex::new(&mut *tx),
+            };
+            fold(&copy, snapshots, prepared, Mode::Full).await
+        };
+        match written {
+            Ok(folded) => tx.commit().await.map(|()| folded).map_err(db_err),
+            Err(err) => tx.rollback().await.map_err(db_err).and(Err(err)),
+        }
+    };
+    held.release();
+    result
 }
 
-/// Allocates the snapshot ids and streams the snapshots, then their markets, through
-/// COPY on `conn`; returns the ids in input order. The caller owns the transaction.
+/// The transaction of a COPY write, as a SeaORM connection: the store's statements run on
+/// it as on any transaction, and [`CopyTransaction::copy_snapshots`] streams through COPY.
+pub(crate) struct CopyTransaction<'c> {
+    conn: Mutex<&'c mut PgConnection>,
+}
+
+impl CopyTransaction<'_> {
+    /// [`copy_snapshots`] on this transaction's connection.
+    pub(crate) async fn copy_snapshots(
+        &self,
+        snapshots: &[NewSnapshot],
+        kinds: &[SnapshotKind],
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut conn = self.conn.lock().await;
+        copy_snapshots(&mut conn, snapshots, kinds).await
+    }
+}
+
+/// A statement's SQL with its values bound for sqlx, as SeaORM binds them.
+fn sqlx_query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+    let values = stmt
+        .values
+        .clone()
+        .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+}
+
+fn query_err(err: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+fn exec_err(err: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for CopyTransaction<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut tx = self.conn.lock().await;
+        let done = sqlx_query(&stmt).execute(&mut **tx).await;
+        done.map(ExecResult::from).map_err(exec_err)
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut tx = self.conn.lock().await;
+        let done = (&mut **tx)
+            .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await;
+        done.map(ExecResult::from).map_err(exec_err)
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut tx = self.conn.lock().await;
+        let row = sqlx_query(&stmt).fetch_optional(&mut **tx).await;
+        row.map(|row| row.map(QueryResult::from)).map_err(query_err)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut tx = self.conn.lock().await;
+        let rows = sqlx_query(&stmt).fetch_all(&mut **tx).await;
+        rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+            .map_err(query_err)
+    }
+}
+
+/// Allocates the snapshot ids and streams the snapshots (each of its kind), then their
+/// markets, through COPY on `conn`; returns the ids in input order. The caller owns the
+/// transaction.
 pub(crate) async fn copy_snapshots(
     conn: &mut PgConnection,
     snapshots: &[NewSnapshot],
+    kinds: &[SnapshotKind],
 ) -> Result<Vec<i64>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar(ALLOCATE_SNAPSHOT_IDS)
         .bind(snapshots.len() as i64)
@@ -50,12 +178,12 @@ pub(crate) async fn copy_snapshots(
     let mut copy = conn
         .copy_in_raw(
             "COPY competitor_odds_snapshots \
-             (id, competitor_event_id, captured_at, scrape_run_id, raw_response) FROM STDIN",
+             (id, competitor_event_id, captured_at, scrape_run_id, raw_response, kind) FROM STDIN",
         )
         .await
         .map_err(db_err)?;
     let mut rows = CopyRows::default();
-    for (snapshot, id) in snapshots.iter().zip(&ids) {
+    for ((snapshot, id), kind) in snapshots.iter().zip(&ids).zip(kinds) {
         rows.int(*id);
         rows.int(i64::from(snapshot.competitor_event_id));
         rows.timestamp(snapshot.stored_captured_at());
@@ -64,6 +192,7 @@ pub(crate) async fn copy_snapshots(
             Some(json) => rows.text(&json_text(json)?),
             None => rows.null(),
         }
+        rows.text(kind.as_ref());
         rows.end_row();
         if rows.len() >= SEND_AT {
             copy.send(rows.take()).await.map_err(db_err)?;

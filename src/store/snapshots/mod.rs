@@ -10,15 +10,18 @@
 //! | the caller's transaction | PostgreSQL | [`unnest`]: one array per column, `INSERT .. SELECT FROM UNNEST` |
 //! | either | SQLite | [`sqlite`]: multi-row inserts under its bind limit |
 //!
-//! The change mode, [`record`], writes its history through the same leaves, inside the
-//! one transaction that also keeps the current odds.
+//! Both modes, full ([`write_snapshots`]) and change ([`record`]), fold what they write
+//! into the current odds in memory ([`fold`]), in the transaction that writes it.
 
 #[cfg(feature = "postgres")]
 pub(crate) mod copy;
+mod fold;
 mod record;
 mod sqlite;
 mod unnest;
 
+#[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
+pub(crate) use fold::{Folded, Mode, Prepared, fold, prepare};
 pub use record::{RecordedOdds, record_odds};
 
 use chrono::{DateTime, Utc};
@@ -124,7 +127,16 @@ pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<Strin
 pub(crate) const MARKETS_PER_STATEMENT: usize = 20_000;
 
 /// Writes the snapshots and all their markets in one transaction (a savepoint inside the
-/// caller's) and returns the snapshot ids in input order.
+/// caller's) and returns the snapshot ids in input order: full mode, every capture whole.
+///
+/// The current odds follow (SCHEMA.md, "Current odds"): per event, in capture order, each
+/// market a capture offers is set where its name or outcomes differ from the current row
+/// (or it was unavailable), with `changed_at` the capture time, and every current market
+/// a capture does not offer (or offers with no outcomes) becomes unavailable from its
+/// time. A capture not newer than its event's state (its newest snapshot's
+/// `last_confirmed_at`, else `captured_at`) is stored as history (`kind = 'stale'`) and
+/// changes nothing. Writes of the same events follow one another (PostgreSQL advisory
+/// locks per event, in id order).
 ///
 /// Every snapshot and market is checked against the entity crate's rules before anything
 /// is written, and every path stores the same values (see [`NewSnapshot`]). No statement
@@ -136,6 +148,7 @@ pub(crate) const MARKETS_PER_STATEMENT: usize = 20_000;
 /// # Errors
 /// - [`StoreError::InvalidRow`] naming the snapshot and the field (`captured_at`);
 /// - [`StoreError::InvalidMarket`] naming the snapshot, the market and the field;
+/// - [`StoreError::DuplicateInBatch`] when a capture holds the same market twice;
 /// - [`StoreError::ForeignKeyViolation`] for an unknown competitor event or scrape run;
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written on any error.
@@ -144,31 +157,30 @@ where
     C: StoreConnection,
 {
     validate(snapshots)?;
+    let prepared = prepare(snapshots)?;
     if snapshots.is_empty() {
         return Ok(Vec::new());
     }
-    match WritePath::of(db)? {
+    let folded = match WritePath::of(db)? {
         #[cfg(feature = "postgres")]
-        WritePath::Copy(pool) => retrying(|| copy::write_snapshots(pool, snapshots)).await,
+        WritePath::Copy(pool) => {
+            retrying(|| copy::write_snapshots(pool, snapshots, &prepared)).await?
+        }
         #[cfg(not(feature = "postgres"))]
         WritePath::Copy(pool) => match *pool {},
         WritePath::Unnest | WritePath::Sqlite => {
-            in_transaction!(db, |txn| async {
-                let ids = write_in_transaction(&txn, snapshots, SnapshotKind::Full).await?;
-                fold_written(&txn, &ids).await?;
-                Ok::<_, StoreError>(ids)
-            })
-            .await
+            in_transaction!(db, |txn| fold(&txn, snapshots, &prepared, Mode::Full)).await?
         }
-    }
+    };
+    Ok(folded.ids)
 }
 
-/// Writes `snapshots`, of `kind`, and their markets inside `txn`; returns the snapshot
-/// ids in input order. The current odds are not folded yet (see [`fold_written`]).
+/// Writes `snapshots` (`kinds` parallel to them) and their markets inside `txn`; returns
+/// the snapshot ids in input order.
 pub(crate) async fn write_in_transaction(
     txn: &DatabaseTransaction,
     snapshots: &[NewSnapshot],
-    kind: SnapshotKind,
+    kinds: &[SnapshotKind],
 ) -> Result<Vec<i64>, StoreError> {
     if snapshots.is_empty() {
         return Ok(Vec::new());
@@ -176,19 +188,11 @@ pub(crate) async fn write_in_transaction(
     match WritePath::of(txn)? {
         WritePath::Copy(_) | WritePath::Unnest => {
             let ids = allocate_snapshot_ids(txn, snapshots.len()).await?;
-            unnest::write_snapshots(txn, snapshots, &ids, kind).await?;
+            unnest::write_snapshots(txn, snapshots, &ids, kinds).await?;
             Ok(ids)
         }
-        WritePath::Sqlite => sqlite::write_snapshots(txn, snapshots, kind).await,
+        WritePath::Sqlite => sqlite::write_snapshots(txn, snapshots, kinds).await,
     }
-}
-
-/// Folds the snapshots written in `txn` (`ids`) into the current odds, before the
-/// transaction commits, so reads later in it see them: on PostgreSQL the fold the insert
-/// trigger would otherwise run at commit, on SQLite the store's own (see
-/// [`migration::fold`]).
-pub(crate) async fn fold_written(txn: &DatabaseTransaction, ids: &[i64]) -> Result<(), StoreError> {
-    Ok(migration::fold::fold_written(txn, ids).await?)
 }
 
 /// How a batch is written; decided by the connection alone.

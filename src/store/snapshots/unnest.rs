@@ -9,7 +9,10 @@
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{ConnectionTrait, DbBackend};
 
+use chrono::SecondsFormat;
 use entity::SnapshotKind;
+
+use super::fold::CurrentMarket;
 
 use super::{
     MARKETS_PER_STATEMENT, NewMarket, NewSnapshot, StoreError, array, json_text, statement,
@@ -19,9 +22,10 @@ const INSERT_SNAPSHOTS: &str = "\
     INSERT INTO competitor_odds_snapshots \
         (id, competitor_event_id, captured_at, scrape_run_id, raw_response, kind) \
     SELECT id, event_id, captured_at, CAST(NULLIF(scrape_run_id, '') AS integer), \
-        CAST(NULLIF(raw_response, '') AS json), CAST($6 AS varchar) \
-    FROM UNNEST($1::bigint[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[]) \
-        AS s(id, event_id, captured_at, scrape_run_id, raw_response)";
+        CAST(NULLIF(raw_response, '') AS json), kind \
+    FROM UNNEST($1::bigint[], $2::integer[], $3::timestamptz[], $4::text[], $5::text[], \
+                $6::text[]) \
+        AS s(id, event_id, captured_at, scrape_run_id, raw_response, kind)";
 
 const INSERT_MARKETS: &str = "\
     INSERT INTO competitor_market_odds (snapshot_id, betpawa_market_id, betpawa_market_name, \
@@ -34,19 +38,70 @@ const INSERT_MARKETS: &str = "\
         AS m(snapshot_id, market_id, market_name, line, handicap_type, handicap_home, \
              handicap_away, outcomes)";
 
-/// Writes the snapshots with the allocated `ids` and `kind`, then their markets, in `txn`.
+const UPSERT_CURRENT: &str = "\
+    INSERT INTO competitor_market_odds_current (competitor_event_id, betpawa_market_id, \
+        betpawa_market_name, line, handicap_type, handicap_home, handicap_away, outcomes, \
+        changed_at, unavailable_at) \
+    SELECT CAST(event_id AS integer), market_id, market_name, NULLIF(line, 'NaN'), \
+        NULLIF(handicap_type, ''), NULLIF(handicap_home, 'NaN'), NULLIF(handicap_away, 'NaN'), \
+        CAST(outcomes AS json), changed_at, CAST(NULLIF(unavailable_at, '') AS timestamptz) \
+    FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::text[], \
+                $6::float8[], $7::float8[], $8::text[], $9::timestamptz[], $10::text[]) \
+        AS c(event_id, market_id, market_name, line, handicap_type, handicap_home, \
+             handicap_away, outcomes, changed_at, unavailable_at) \
+    ON CONFLICT ON CONSTRAINT uq_competitor_market_odds_current_market DO UPDATE SET \
+        betpawa_market_name = excluded.betpawa_market_name, outcomes = excluded.outcomes, \
+        changed_at = excluded.changed_at, unavailable_at = excluded.unavailable_at";
+
+/// Upserts current markets, [`MARKETS_PER_STATEMENT`] per statement.
+pub(super) async fn upsert_current<C: ConnectionTrait>(
+    txn: &C,
+    markets: &[CurrentMarket<'_>],
+) -> Result<(), StoreError> {
+    for chunk in markets.chunks(MARKETS_PER_STATEMENT) {
+        let mut columns = MarketColumns::with_capacity(chunk.len());
+        let mut changed_at = Vec::with_capacity(chunk.len());
+        let mut unavailable_at = Vec::with_capacity(chunk.len());
+        for current in chunk {
+            columns.push(i64::from(current.event), current.market)?;
+            changed_at.push(Value::from(current.changed_at));
+            unavailable_at.push(Value::from(
+                current
+                    .unavailable_at
+                    .map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+                    .unwrap_or_default(),
+            ));
+        }
+        let mut values = columns.into_values();
+        values.push(array(ArrayType::ChronoDateTimeUtc, changed_at));
+        values.push(array(ArrayType::String, unavailable_at));
+        txn.execute_raw(statement(DbBackend::Postgres, UPSERT_CURRENT, values))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes the snapshots with the allocated `ids` and `kinds`, then their markets, in
+/// `txn`.
 pub(super) async fn write_snapshots<C: ConnectionTrait>(
     txn: &C,
     snapshots: &[NewSnapshot],
     ids: &[i64],
-    kind: SnapshotKind,
+    kinds: &[SnapshotKind],
 ) -> Result<(), StoreError> {
-    for (chunk, chunk_ids) in snapshots
+    for ((chunk, chunk_ids), chunk_kinds) in snapshots
         .chunks(MARKETS_PER_STATEMENT)
         .zip(ids.chunks(MARKETS_PER_STATEMENT))
+        .zip(kinds.chunks(MARKETS_PER_STATEMENT))
     {
         let mut values = snapshot_columns(chunk, chunk_ids)?;
-        values.push(kind.as_ref().into());
+        values.push(array(
+            ArrayType::String,
+            chunk_kinds
+                .iter()
+                .map(|kind| Value::from(kind.as_ref()))
+                .collect(),
+        ));
         txn.execute_raw(statement(DbBackend::Postgres, INSERT_SNAPSHOTS, values))
             .await?;
     }
@@ -111,9 +166,10 @@ fn snapshot_columns(snapshots: &[NewSnapshot], ids: &[i64]) -> Result<Vec<Value>
     ])
 }
 
-/// The market columns of one statement, as the values of PostgreSQL arrays.
+/// The market columns of one statement, as the values of PostgreSQL arrays; `owner` is
+/// the snapshot (history) or the competitor event (current odds).
 struct MarketColumns {
-    snapshot: Vec<Value>,
+    owner: Vec<Value>,
     market_id: Vec<Value>,
     market_name: Vec<Value>,
     line: Vec<Value>,
@@ -126,7 +182,7 @@ struct MarketColumns {
 impl MarketColumns {
     fn with_capacity(n: usize) -> Self {
         MarketColumns {
-            snapshot: Vec::with_capacity(n),
+            owner: Vec::with_capacity(n),
             market_id: Vec::with_capacity(n),
             market_name: Vec::with_capacity(n),
             line: Vec::with_capacity(n),
@@ -138,13 +194,13 @@ impl MarketColumns {
     }
 
     fn len(&self) -> usize {
-        self.snapshot.len()
+        self.owner.len()
     }
 
-    fn push(&mut self, snapshot: i64, market: &NewMarket) -> Result<(), StoreError> {
+    fn push(&mut self, owner: i64, market: &NewMarket) -> Result<(), StoreError> {
         let number = |value: Option<f64>| Value::from(value.unwrap_or(f64::NAN));
         self.outcomes.push(market.outcomes_json()?.into());
-        self.snapshot.push(snapshot.into());
+        self.owner.push(owner.into());
         self.market_id
             .push(market.betpawa_market_id.as_str().into());
         self.market_name
@@ -159,7 +215,7 @@ impl MarketColumns {
 
     fn into_values(self) -> Vec<Value> {
         vec![
-            array(ArrayType::BigInt, self.snapshot),
+            array(ArrayType::BigInt, self.owner),
             array(ArrayType::String, self.market_id),
             array(ArrayType::String, self.market_name),
             array(ArrayType::Double, self.line),
