@@ -18,7 +18,9 @@ The database must be migrated by the workspace's `migration` crate. Run from the
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> \\
         python3 bench/sqlalchemy_write.py --events 2000 --markets 60 [--rounds 1]
 
-stdout: one line per method, `<method> market_rows=.. seconds=.. market_rows_per_sec=..`,
+stdout: one line per method, `<method> market_rows=.. seconds=.. market_rows_per_sec=..`
+(`sqlalchemy upkeep=on|off ...` for the ORM pattern: with `--upkeep off` the session tells
+migration 4's fold triggers to stand aside, the baseline without the current odds' upkeep),
 then `ratio_sqlalchemy_to_copy=..` (SQLAlchemy seconds / COPY seconds). Notes on statement
 batching and memory go to stderr.
 """
@@ -217,11 +219,18 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--markets", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--upkeep", choices=["on", "off"], default="on",
+                    help="off: the session tells migration 4's fold triggers to stand aside "
+                         "(competitor_db.folding = 'store'), the baseline without the "
+                         "current odds' upkeep")
     args = ap.parse_args()
     dsn = os.environ["DATABASE_URL"]
     url = make_url(dsn).set(drivername="postgresql+asyncpg")
 
-    engine = create_async_engine(url)  # defaults: pool, insertmanyvalues_page_size=1000
+    # Defaults: pool, insertmanyvalues_page_size=1000. Without upkeep, every session sets the
+    # setting the store sets around its own writes, so the triggers skip these rows.
+    server_settings = {"competitor_db.folding": "store"} if args.upkeep == "off" else {}
+    engine = create_async_engine(url, connect_args={"server_settings": server_settings})
     Session = async_sessionmaker(engine)  # defaults: expire_on_commit=True, autoflush=True
 
     # Count the INSERT statements the driver actually receives: insertmanyvalues fires this hook
@@ -256,7 +265,7 @@ async def main() -> None:
     print(f"# sqlalchemy INSERT statements sent over {args.rounds} round(s): "
           + "; ".join(f"{t}: {n} x {f}, up to {p} params" for (t, f), (n, p) in sorted(stmts.items()))
           + f"; peak RSS {rss_mb():.0f} MB", file=sys.stderr)
-    report("sqlalchemy", total, sa_secs)
+    report(f"sqlalchemy upkeep={args.upkeep}", total, sa_secs)
 
     cp_secs = 0.0
     for _ in range(args.rounds):

@@ -9,10 +9,12 @@
 //! The database must be empty of competitor odds (a fresh one); the benchmark migrates it.
 //! Every line is one measurement, values as plain numbers (progress goes to stderr):
 //!
-//! - `store` / `copy`: one full round through `write_snapshots` given the pool, and the
-//!   same rows through the same `COPY .. FROM STDIN` without the store's checks (the
-//!   baseline), three times each, taking turns; the medians, over plain TCP (`tls=off`)
-//!   and over TLS (`tls=on`); with
+//! - `store` / `copy`: one full round through `write_snapshots` given the pool (a new
+//!   capture of events it holds, a fraction `--change-rate` of the markets repriced, so
+//!   the write keeps the current odds as a scrape cycle's does), and the same rows through
+//!   the same `COPY .. FROM STDIN` without the store's checks or the current odds' upkeep
+//!   (the baseline), three times each, taking turns; the medians, over plain TCP
+//!   (`tls=off`) and over TLS (`tls=on`); with
 //!   `--in-transaction` the store writes inside a transaction of the benchmark's own, the
 //!   path that cannot use COPY (`store_in_transaction`).
 //! - `rounds mode=full|change`: `--rounds` rounds of every event, in which a fraction
@@ -24,7 +26,11 @@
 //!   `VACUUM (ANALYZE)` of those tables, untimed, as autovacuum would do on a live
 //!   database.
 //! - `read fn=current_odds|latest_snapshots`: the read for all events of its mode after
-//!   round 1 and after round R, over both connections, the median of seven calls.
+//!   round 1 and after round R, over both connections, the median of seven calls; beside
+//!   each `current_odds` line, `read fn=current_rows_raw`: the same current rows through a
+//!   plain sqlx `fetch_all` decoded into the same model, its baseline.
+//! - `ratio_change_round_to_copy`: the change mode's write time per round over the bare
+//!   COPY of the same full capture (the `copy tls=off` line).
 //! - `upsert fn=upsert_events`: the `--events` events of the first line's round upserted
 //!   again (every row updated), over both connections, the median of seven calls.
 //!
@@ -45,6 +51,8 @@ use competitor_db::store::{self, NewSnapshot};
 use competitor_db::testing;
 use competitor_db::{Migrator, MigratorTrait};
 use entity::CompetitorSource;
+use entity::competitor_market_odds_current as current;
+use entity::outcome::Outcomes;
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, Set, SqlxPostgresConnector, Statement,
@@ -175,24 +183,38 @@ async fn run() -> Result<(), Error> {
     let (full_events, change_events) = rest.split_at(options.events);
     upserts(&connections, &palimpsest[..options.events]).await?;
 
-    // One full round through the store and through plain COPY, over both connections.
-    let batch = round(
-        baseline,
-        options.markets,
-        &vec![0; baseline.len() * options.markets],
-        0,
-    );
+    // One full round through the store and through plain COPY, over both connections. The
+    // store's rounds are new captures of events it holds (a fraction `--change-rate` of the
+    // markets repriced each), so each write folds into current odds as a scrape cycle's
+    // does; the first, which fills the current table, is not timed. COPY writes the same
+    // rows with no upkeep (the fold triggers told to stand aside).
     let rows = baseline.len() * options.markets;
+    let mut versions = vec![0u32; rows];
+    let mut next_round = 0;
+    let mut next_batch = |versions: &mut Vec<u32>| {
+        next_round += 1;
+        for (i, &event) in baseline.iter().enumerate() {
+            for k in 0..options.markets {
+                if testing::changes(event, k, next_round, options.change_rate) {
+                    versions[i * options.markets + k] += 1;
+                }
+            }
+        }
+        round(baseline, options.markets, versions, next_round)
+    };
+    store::write_snapshots(&plain, &round(baseline, options.markets, &versions, 0)).await?;
     let store_name = if options.in_transaction {
         "store_in_transaction"
     } else {
         "store"
     };
+    let mut copy_ms = 0.0;
     for (tls_mode, db) in connections {
         // Three pairs, the two methods taking turns: the medians compare, not whichever
         // write met a checkpoint.
         let (mut store_times, mut copy_times) = (Vec::new(), Vec::new());
         for pair in 0..PAIRS {
+            let batch = next_batch(&mut versions);
             for store_first in [pair % 2 == 0, pair % 2 == 1] {
                 let started = Instant::now();
                 if !store_first {
@@ -216,13 +238,22 @@ async fn run() -> Result<(), Error> {
             "ratio_{store_name}_to_copy tls={tls_mode} ratio={:.3}",
             copy_seconds / store_seconds
         );
+        if tls_mode == "off" {
+            copy_ms = copy_seconds * 1000.0;
+        }
     }
 
     if options.mode != Mode::Change {
         rounds(&plain, &connections, &options, Mode::Full, full_events).await?;
     }
     if options.mode != Mode::Full {
-        rounds(&plain, &connections, &options, Mode::Change, change_events).await?;
+        let change_ms = rounds(&plain, &connections, &options, Mode::Change, change_events).await?;
+        // The change mode's round against the bare COPY of the same full capture.
+        println!(
+            "ratio_change_round_to_copy tls=off ratio={:.3} change_ms={change_ms:.0} \
+             copy_ms={copy_ms:.0}",
+            change_ms / copy_ms
+        );
     }
     if !options.tracing {
         let palimpsest = &palimpsest[..options.events];
@@ -319,14 +350,14 @@ async fn tracing_cost(db: &DatabaseConnection, call: Call<'_>) -> Result<(), Err
 const TRACING_ROUNDS: usize = 9;
 
 /// `--rounds` rounds of `events` in `mode`; prints the `rounds` line and the reads after
-/// round 1 and round R.
+/// round 1 and round R; returns the write time per round.
 async fn rounds(
     db: &DatabaseConnection,
     connections: &[(&str, &DatabaseConnection)],
     options: &Options,
     mode: Mode,
     events: &[i32],
-) -> Result<(), Error> {
+) -> Result<f64, Error> {
     let name = if mode == Mode::Full { "full" } else { "change" };
     let mut versions = vec![0u32; events.len() * options.markets];
     let (mut rows, mut bytes, mut millis) = (0i64, 0i64, 0f64);
@@ -377,7 +408,7 @@ async fn rounds(
         bytes as f64 / averaged,
         millis / averaged
     );
-    Ok(())
+    Ok(millis / averaged)
 }
 
 /// The read of `mode` for all `events` over each connection: the median of [`READS`] calls.
@@ -411,8 +442,61 @@ async fn read(
             events.len(),
             median(times)
         );
+        if mode == Mode::Change {
+            // The baseline of `current_odds`: the same current rows through a plain sqlx
+            // `fetch_all`, decoded into the same Rust types, nothing else.
+            let ids: Vec<i32> = events.to_vec();
+            let mut times = Vec::new();
+            for _ in 0..READS {
+                let started = Instant::now();
+                let rows = current_rows_raw(db.get_postgres_connection_pool(), &ids).await?;
+                times.push(started.elapsed().as_secs_f64() * 1000.0);
+                if rows.is_empty() {
+                    return Err("current_rows_raw found no row".into());
+                }
+            }
+            println!(
+                "read fn=current_rows_raw events={} after_rounds={after_rounds} ms={:.0} \
+                 tls={tls_mode}",
+                events.len(),
+                median(times)
+            );
+        }
     }
     Ok(())
+}
+
+/// The current rows of `events` through sqlx alone, decoded into SeaORM's model.
+async fn current_rows_raw(
+    pool: &sea_orm::sqlx::PgPool,
+    events: &[i32],
+) -> Result<Vec<current::Model>, Error> {
+    use sea_orm::sqlx::{self, Row as _, types::Json};
+    let rows = sqlx::query(
+        "SELECT id, competitor_event_id, betpawa_market_id, betpawa_market_name, line, \
+             handicap_type, handicap_home, handicap_away, outcomes, changed_at, unavailable_at \
+         FROM competitor_market_odds_current WHERE competitor_event_id = ANY($1)",
+    )
+    .bind(events)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(current::Model {
+                id: row.try_get(0)?,
+                competitor_event_id: row.try_get(1)?,
+                betpawa_market_id: row.try_get(2)?,
+                betpawa_market_name: row.try_get(3)?,
+                line: row.try_get(4)?,
+                handicap_type: row.try_get(5)?,
+                handicap_home: row.try_get(6)?,
+                handicap_away: row.try_get(7)?,
+                outcomes: row.try_get::<Json<Outcomes>, _>(8)?.0,
+                changed_at: row.try_get(9)?,
+                unavailable_at: row.try_get(10)?,
+            })
+        })
+        .collect()
 }
 
 /// `events` upserted again, every row updated, over each connection: the median of

@@ -2,9 +2,9 @@
 # The ingest benchmark with its same-run baselines, on the server of DATABASE_URL:
 #   1. examples/bench_ingest: one full round through the store against COPY (TLS off and
 #      on), then full and change mode round after round, and their reads;
-#   2. bench/sqlalchemy_write.py: one full round in the Python service's SQLAlchemy ORM
-#      write pattern (skipped, with a note, when `pip install -r bench/requirements.txt`
-#      was not run).
+#   2. bench/sqlalchemy_write.py: two full rounds in the Python service's SQLAlchemy ORM
+#      write pattern, with the current odds' upkeep of migration 4's triggers and without
+#      it (skipped, with a note, when `pip install -r bench/requirements.txt` was not run).
 # Each runs in a fresh database created here (needs psql). Arguments go to bench_ingest,
 # e.g. scripts/bench.sh --mode both --events 1000 --markets 60 --rounds 48 --change-rate 0.05
 #
@@ -91,12 +91,21 @@ while [ $# -gt 0 ]; do
 done
 
 if python3 -c 'import sqlalchemy, asyncpg' 2>/dev/null; then
-  fresh competitor_bench_sqlalchemy
-  DATABASE_URL="$server/competitor_bench_sqlalchemy" target/release/migration up >/dev/null
-  DATABASE_URL="$server/competitor_bench_sqlalchemy" python3 bench/sqlalchemy_write.py "${py_args[@]}" 2>/dev/null | tee "$out"
-  sqlalchemy_rate="$(sed -n 's/^sqlalchemy .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+  # The service's pattern with the current odds' upkeep (migration 4's triggers) and without
+  # it (the session tells them to stand aside), each in a fresh database: two rounds, the
+  # first filling the current table, the second the steady state of a repeated capture.
+  for upkeep in off on; do
+    fresh competitor_bench_sqlalchemy
+    DATABASE_URL="$server/competitor_bench_sqlalchemy" target/release/migration up >/dev/null
+    DATABASE_URL="$server/competitor_bench_sqlalchemy" python3 bench/sqlalchemy_write.py \
+      "${py_args[@]}" --rounds 2 --upkeep "$upkeep" 2>/dev/null | tee "$out" | grep '^sqlalchemy'
+    rate="$(sed -n 's/^sqlalchemy .*market_rows_per_sec=\([0-9]*\).*/\1/p' "$out")"
+    if [ "$upkeep" = on ]; then sqlalchemy_rate="$rate"; else bare_rate="$rate"; fi
+    psql -q "$admin" -c "DROP DATABASE competitor_bench_sqlalchemy WITH (FORCE)" >/dev/null
+  done
+  awk -v on="$sqlalchemy_rate" -v off="$bare_rate" \
+    'BEGIN { printf "ratio_sqlalchemy_upkeep_to_without=%.3f\n", on / off }'
   awk -v s="$store_rate" -v p="$sqlalchemy_rate" 'BEGIN { printf "ratio_store_to_sqlalchemy=%.2f\n", s / p }'
-  psql -q "$admin" -c "DROP DATABASE competitor_bench_sqlalchemy WITH (FORCE)" >/dev/null
 else
   echo "(SQLAlchemy baseline skipped: pip install -r bench/requirements.txt)"
 fi

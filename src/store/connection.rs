@@ -25,6 +25,17 @@ pub trait StoreConnection:
     /// The PostgreSQL pool this connection is, if it is one.
     #[cfg(feature = "postgres")]
     fn postgres_pool(&self) -> Option<&PgPool>;
+
+    /// Whether this is the caller's own transaction rather than a pool. The store then
+    /// works in a savepoint of it, and does not retry a write the database refused for
+    /// contention (the caller's transaction, whose snapshot and locks the refusal concerns,
+    /// is the caller's to retry; see [`StoreError::RetryTransaction`]). `false` unless a
+    /// type says otherwise: a type of your own that wraps a transaction returns `true`.
+    ///
+    /// [`StoreError::RetryTransaction`]: super::StoreError::RetryTransaction
+    fn is_callers_transaction(&self) -> bool {
+        false
+    }
 }
 
 /// Where PostgreSQL is compiled out: a pool no connection can be, so the COPY path is
@@ -59,5 +70,9 @@ impl StoreConnection for DatabaseTransaction {
     #[cfg(feature = "postgres")]
     fn postgres_pool(&self) -> Option<&PgPool> {
         None
+    }
+
+    fn is_callers_transaction(&self) -> bool {
+        true
     }
 }

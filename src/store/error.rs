@@ -93,6 +93,21 @@ pub enum StoreError {
         /// The database's own error.
         source: DbErr,
     },
+    /// Inside the caller's own transaction, the database refused the store's write for
+    /// contention: a deadlock (`40P01`) or a serialization failure (`40001`, under
+    /// `REPEATABLE READ` or `SERIALIZABLE`). The store does not retry it: a retry inside
+    /// the same transaction meets the same snapshot and locks, and on PostgreSQL the
+    /// transaction is aborted anyway. Roll the transaction back and run it again, whole;
+    /// given the pool instead, the store retries on its own (see
+    /// [`StoreError::Contention`]).
+    #[error(
+        "refused for lock contention inside the caller's transaction ({last}); roll it back \
+         and run the transaction again"
+    )]
+    RetryTransaction {
+        /// The refusal.
+        last: DbErr,
+    },
     /// Any other database error.
     #[error(transparent)]
     Db(DbErr),

@@ -17,9 +17,15 @@ use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
 use sea_orm::{
-    ConnectionTrait, DbErr, RuntimeErr, SqliteTransactionMode, StatementBuilder, TransactionOptions,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, RuntimeErr, SqliteTransactionMode,
+    StatementBuilder, TransactionOptions,
 };
+use tokio::runtime::RuntimeFlavor;
 
 use super::TRACING_TARGET;
 use super::connection::StoreConnection;
@@ -30,11 +36,13 @@ pub const ATTEMPTS: u32 = 5;
 
 /// Runs `attempt` until it succeeds, fails for another reason, or was refused for
 /// contention [`ATTEMPTS`] times; waits a short, growing, jittered delay between attempts.
+/// With `retry` false (the store works in the caller's transaction), a refusal for
+/// contention ends it at once as [`StoreError::RetryTransaction`].
 ///
 /// Each refusal is a `warn` event (`code`, `attempt`, `retry_in_ms`), the last one an
 /// `error` event (`code`, `attempts`); the attempts made are recorded in the `attempts`
 /// field of the current span, the store call's, where it declares one.
-pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+pub(crate) async fn retrying<T, F, Fut>(retry: bool, mut attempt: F) -> Result<T, StoreError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, StoreError>>,
@@ -42,6 +50,16 @@ where
     let mut attempts = 1;
     loop {
         match attempt().await {
+            Err(StoreError::Db(err)) if is_contention(&err) && !retry => {
+                tracing::warn!(
+                    target: TRACING_TARGET,
+                    code = error_code(&err).as_deref(),
+                    "refused for lock contention inside the caller's transaction; the caller \
+                     is to retry it"
+                );
+                tracing::Span::current().record("attempts", attempts);
+                return Err(StoreError::RetryTransaction { last: err });
+            }
             Err(StoreError::Db(err)) if is_contention(&err) => {
                 let code = error_code(&err);
                 if attempts == ATTEMPTS {
@@ -87,11 +105,11 @@ pub(crate) const WRITE: TransactionOptions = TransactionOptions {
 
 /// `body` (an expression over the transaction `txn`, a future of `Result<_, StoreError>`)
 /// in a transaction of its own on `db` (a savepoint inside the caller's), committed when
-/// it succeeds and retried whole when it is refused for contention.
+/// it succeeds and retried whole when it is refused for contention (on a pool only).
 macro_rules! in_transaction {
     ($db:expr, |$txn:ident| $body:expr) => {
-        $crate::store::retry::retrying(|| async {
-            let $txn = $db.begin_with_options($crate::store::retry::WRITE).await?;
+        $crate::store::retry::retrying(!$db.is_callers_transaction(), || async {
+            let $txn = $crate::store::retry::begin($db).await?;
             let value = $body.await?;
             $txn.commit().await?;
             Ok(value)
@@ -99,6 +117,53 @@ macro_rules! in_transaction {
     };
 }
 pub(crate) use in_transaction;
+
+/// Begins the store's transaction on `db` ([`WRITE`]), a savepoint inside the caller's.
+///
+/// Inside the caller's transaction the savepoint's begin must not be split by a drop:
+/// sea-orm 2.0.4 counts a nested transaction as open before its `SAVEPOINT` is
+/// acknowledged, so a future dropped in between rolls back the savepoint (sqlx's guard)
+/// and then the caller's whole transaction (sea-orm's), whose later statements then run
+/// outside any transaction and whose commit says Ok. So there the begin runs to its end
+/// without yielding to the caller: on SQLite, where it is a message to the connection's
+/// own thread, on this thread; on PostgreSQL, from a multi-threaded tokio runtime, in
+/// `block_in_place` (one round trip). On a current-thread runtime the PostgreSQL begin
+/// stays an await point (docs/design.md, "Cancellation").
+pub(crate) async fn begin<C: StoreConnection>(db: &C) -> Result<DatabaseTransaction, DbErr> {
+    if !db.is_callers_transaction() {
+        return db.begin_with_options(WRITE).await;
+    }
+    match db.get_database_backend() {
+        DbBackend::Sqlite => block_on(db.begin_with_options(WRITE)),
+        _ => match tokio::runtime::Handle::try_current() {
+            Ok(runtime) if runtime.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| runtime.block_on(db.begin_with_options(WRITE)))
+            }
+            _ => db.begin_with_options(WRITE).await,
+        },
+    }
+}
+
+/// Runs `future` to its end on this thread, parking it while the future waits: for a
+/// future woken from another thread (SQLite's connection worker), never for one that needs
+/// this thread's tokio driver.
+fn block_on<F: Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut context) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
 
 /// Executes `statement` in a transaction of its own (see [`in_transaction!`]); returns
 /// the rows it changed.

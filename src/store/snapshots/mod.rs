@@ -164,7 +164,7 @@ where
     let folded = match WritePath::of(db)? {
         #[cfg(feature = "postgres")]
         WritePath::Copy(pool) => {
-            retrying(|| copy::write_snapshots(pool, snapshots, &prepared)).await?
+            retrying(true, || copy::write_snapshots(pool, snapshots, &prepared)).await?
         }
         #[cfg(not(feature = "postgres"))]
         WritePath::Copy(pool) => match *pool {},

@@ -2,6 +2,7 @@
 //! snapshot writes, reads, retention; then what holds across them: `Send` futures,
 //! concurrent cycles, killed connections and one behaviour on every write path.
 
+mod cancel;
 pub mod concurrency;
 mod current;
 mod edge_inputs;

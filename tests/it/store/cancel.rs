@@ -1,0 +1,179 @@
+//! Store futures dropped at an await point, as axum drops a handler's future when its
+//! client goes away: the pooled connection answers the next query correctly, and a
+//! caller's transaction stays whole or fails whole.
+//!
+//! Each test drops the future after `k` polls for a range of `k`, a short real wait
+//! between polls so that I/O progresses: whatever await point a drop meets, the
+//! assertions after it must hold. One drop is forced where the COPY path waits in
+//! `finish`: another transaction holds the event's row, so the foreign key check at
+//! `CopyDone` waits for it.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::Duration;
+
+use competitor_db::store;
+use entity::CompetitorSource;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, TransactionTrait};
+
+use super::{at, palimpsest, round, sample_events};
+use crate::harness::{Backend, TestDb};
+use crate::sql::{count, count_where, execute, scalar};
+use crate::{postgres, sqlite};
+
+/// Polls `future` up to `polls` times, letting the runtime run for a millisecond after
+/// each poll that found it pending; drops it unfinished if it still is. Returns its output
+/// if it finished.
+async fn poll_then_drop<F: Future>(future: F, polls: usize) -> Option<F::Output> {
+    let mut future = pin!(future);
+    for _ in 0..polls {
+        if let Ok(output) = tokio::time::timeout(Duration::ZERO, future.as_mut()).await {
+            return Some(output);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+/// A pool of one connection on the test's database, so the connection a dropped future
+/// used is the one the next query gets.
+fn one_connection(db: &DatabaseConnection) -> DatabaseConnection {
+    let options = db.get_postgres_connection_pool().connect_options();
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with((*options).clone());
+    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+}
+
+/// The pool's one connection answers a query with its own reply, and the store's reads
+/// see what was committed: `snapshots` snapshots of `event`.
+async fn assert_answers_in_step(pool: &DatabaseConnection, event: i32, snapshots: i64) {
+    let one = scalar(pool, "SELECT CAST(1 AS bigint) AS n", vec![]).await;
+    assert_eq!(one, 1, "SELECT 1 answered with another query's reply");
+    let stored = count_where(
+        pool,
+        "competitor_odds_snapshots",
+        "competitor_event_id = $1",
+        vec![event.into()],
+    )
+    .await;
+    assert_eq!(stored, snapshots, "snapshots of event {event}");
+    let latest = store::latest_snapshots(pool, &[event])
+        .await
+        .expect("latest");
+    assert_eq!(latest.len(), usize::from(snapshots > 0));
+}
+
+/// `write_snapshots` on the pool (COPY), dropped after 1 to 12 polls: the connection goes
+/// back to the pool in step (or is closed), and a write either committed whole or not at
+/// all.
+async fn a_dropped_copy_write_leaves_the_pool_in_step(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 200).await;
+    let pool = one_connection(db);
+    let mut committed = 0;
+    for polls in 1..=12 {
+        let batch = round(&events, 0, 40, at(polls as i64));
+        let finished = poll_then_drop(store::write_snapshots(&pool, &batch), polls).await;
+        if let Some(written) = finished {
+            written.expect("a write that finished succeeds");
+            committed += 1;
+        }
+        assert_answers_in_step(&pool, events[0], committed).await;
+    }
+}
+postgres!(a_dropped_copy_write_leaves_the_pool_in_step);
+
+/// The drop the reproduction found: the COPY path waits in `finish` (another transaction
+/// holds the event's row, which the foreign key check at `CopyDone` needs), a timeout
+/// drops it, the other transaction commits; the one pooled connection then answers the
+/// next queries with their own replies.
+async fn a_copy_write_dropped_while_finish_waits_leaves_the_pool_in_step(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 2).await;
+    let pool = one_connection(db);
+    let holder = db.begin().await.expect("begin");
+    holder
+        .execute_unprepared(&format!(
+            "SELECT id FROM competitor_events WHERE id = {} FOR UPDATE",
+            events[0]
+        ))
+        .await
+        .expect("hold the event");
+    let batch = round(&events, 0, 30, at(0));
+    let write = store::write_snapshots(&pool, &batch);
+    let dropped = tokio::time::timeout(Duration::from_millis(500), write).await;
+    assert!(dropped.is_err(), "the write waits for the held row");
+    holder.commit().await.expect("release");
+    assert_answers_in_step(&pool, events[0], 0).await;
+    store::write_snapshots(&pool, &round(&events, 1, 30, at(5)))
+        .await
+        .expect("the next write");
+    assert_answers_in_step(&pool, events[0], 1).await;
+}
+postgres!(a_copy_write_dropped_while_finish_waits_leaves_the_pool_in_step);
+
+/// A store call dropped inside the caller's transaction, after 1 to 10 polls and then
+/// again and again after 1 and 2 (where it opens its savepoint): the caller then writes
+/// again and commits. Its transaction stays whole (the rows it wrote before and after the
+/// call both commit) or fails whole (neither does, and it is told); never one without the
+/// other.
+async fn a_store_call_dropped_in_a_callers_transaction_leaves_it_whole(db: &DatabaseConnection) {
+    let (tournament, events) = palimpsest(db, CompetitorSource::Sportybet, 3).await;
+    let again = sample_events(CompetitorSource::Sportybet, tournament, 0..3);
+    let drops = (1..=10)
+        .chain(std::iter::repeat_n(1, 40))
+        .chain(std::iter::repeat_n(2, 40));
+    for (round, polls) in drops.enumerate() {
+        let marker = |step: &str| format!("{step}-{round}");
+        let txn = db.begin().await.expect("begin");
+        execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("before").into(), marker("before").into()],
+        )
+        .await
+        .expect("the caller's write before");
+        let finished = poll_then_drop(store::upsert_events(&txn, &again), polls).await;
+        let after = execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("after").into(), marker("after").into()],
+        )
+        .await;
+        let committed = match after {
+            Ok(_) => txn.commit().await,
+            Err(err) => {
+                let _ = txn.rollback().await;
+                Err(err)
+            }
+        };
+        let stored = |step: &str| count_where(db, "sports", "slug = $1", vec![marker(step).into()]);
+        let (before, after) = (stored("before").await, stored("after").await);
+        assert_eq!(
+            before,
+            after,
+            "dropped after {polls} polls (finished: {}): the caller's writes before and after \
+             the call commit together or not at all",
+            finished.is_some()
+        );
+        if before == 0 {
+            assert!(
+                committed.is_err(),
+                "dropped after {polls} polls: the caller's writes are lost, and it was not told"
+            );
+        }
+        assert_eq!(count(db, "competitor_events").await, events.len() as i64);
+    }
+}
+sqlite!(a_store_call_dropped_in_a_callers_transaction_leaves_it_whole);
+
+/// The same on PostgreSQL, from a multi-threaded runtime as a service's: the store opens
+/// its savepoint in `block_in_place`, so no drop splits it (on a current-thread runtime
+/// it cannot; docs/design.md, "Cancellation").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_call_dropped_in_a_callers_postgres_transaction_leaves_it_whole() {
+    let db = TestDb::migrated(Backend::Postgres, module_path!()).await;
+    a_store_call_dropped_in_a_callers_transaction_leaves_it_whole(&db).await;
+    db.pass().await;
+}
