@@ -1,6 +1,6 @@
 //! The one clock the crates write timestamps with, and the precision they store.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Timelike, Utc};
 
 /// The current UTC time, truncated to whole microseconds.
 ///
@@ -14,7 +14,30 @@ pub fn now() -> DateTime<Utc> {
 
 /// `at` truncated to whole microseconds, the precision every timestamp is stored with:
 /// PostgreSQL's, and the store's on SQLite too, so every backend and write path stores
-/// the same value.
+/// the same value. Exact for every representable time (chrono's `duration_trunc` is not
+/// outside the i64-nanosecond range, years 1677 to 2262).
 pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(at)
+    let nanos = at.nanosecond();
+    // `nanosecond()` is below 2e9 (a leap second adds 1e9): the truncated value is too.
+    at.with_nanosecond(nanos - nanos % 1_000).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeDelta};
+
+    use super::truncate_to_micros;
+
+    #[test]
+    fn truncation_holds_for_every_storable_year() {
+        for year in [1, 1600, 1677, 1970, 2262, 2300, 9999] {
+            let midnight = NaiveDate::from_ymd_opt(year, 1, 1)
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+                .map(|time| time.and_utc())
+                .expect("a date");
+            let at = midnight + TimeDelta::nanoseconds(999_999_999);
+            let expected = midnight + TimeDelta::microseconds(999_999);
+            assert_eq!(truncate_to_micros(at), expected, "year {year}");
+        }
+    }
 }

@@ -86,6 +86,20 @@ fn cases(event: i32) -> Vec<(&'static str, NewSnapshot, Expected)> {
             })),
         ),
         (
+            "nanoseconds are truncated in year 1600, before the i64 nanosecond range",
+            with(&|s| s.captured_at = new_year(1600) + chrono::Duration::nanoseconds(999_999_999)),
+            Expected::Stored(with(&|s| {
+                s.captured_at = new_year(1600) + chrono::Duration::microseconds(999_999)
+            })),
+        ),
+        (
+            "nanoseconds are truncated in year 2300, after the i64 nanosecond range",
+            with(&|s| s.captured_at = new_year(2300) + chrono::Duration::nanoseconds(999_999_999)),
+            Expected::Stored(with(&|s| {
+                s.captured_at = new_year(2300) + chrono::Duration::microseconds(999_999)
+            })),
+        ),
+        (
             "a raw response holding \\u0000 is stored as written",
             with(&|s| s.raw_response = Some(serde_json::json!({"text": "a\u{0}b"}))),
             Expected::Stored(with(&|s| {

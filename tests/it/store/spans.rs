@@ -282,10 +282,10 @@ async fn a_deadlock_is_retried_with_a_warning_and_the_attempts_on_the_span(
 }
 postgres!(a_deadlock_is_retried_with_a_warning_and_the_attempts_on_the_span);
 
-/// Inside the caller's repeatable-read transaction, a row another client changed since
-/// its snapshot makes every attempt fail with a serialization failure (`40001`): one
-/// warning per refused attempt but the last, then one error, and the span says how many.
-async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &DatabaseConnection) {
+/// Inside the caller's `REPEATABLE READ` transaction, a write refused for a serialization
+/// failure is not retried (the same snapshot would refuse it again): one `warn` event with
+/// the code, `RetryTransaction` at once, `attempts` 1 on the span.
+async fn a_refusal_inside_a_callers_transaction_is_not_retried(db: &DatabaseConnection) {
     let source = CompetitorSource::Bet9ja;
     let (tournament, events) = palimpsest(db, source, 2).await;
     let txn = db
@@ -305,24 +305,63 @@ async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &D
     let palimpsest = sample_events(source, tournament, 0..2);
     let (result, trace) = traced(store::upsert_events(&txn, &palimpsest)).await;
     assert!(
-        matches!(result, Err(StoreError::Contention { attempts, .. }) if attempts == store::ATTEMPTS),
+        matches!(&result, Err(StoreError::RetryTransaction { .. })),
         "{result:?}"
     );
     txn.rollback().await.expect("rollback");
 
+    let warnings = trace.events(STORE, Level::WARN);
+    assert_eq!(warnings.len(), 1, "{:#?}", trace.events);
+    assert_eq!(warnings[0].fields["code"], "40001");
+    assert!(trace.events(STORE, Level::ERROR).is_empty());
+    assert_span(
+        &trace,
+        "upsert_events",
+        &[("source", "bet9ja"), ("events", "2"), ("attempts", "1")],
+    );
+}
+postgres!(a_refusal_inside_a_callers_transaction_is_not_retried);
+
+/// Given the pool, a write refused for contention on every attempt (another connection
+/// holds the SQLite file exclusively; the pool's busy timeout is short) is a `warn` event
+/// per refusal, then one `error` event and `StoreError::Contention`, the attempts on the
+/// span.
+async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &DatabaseConnection) {
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    use sea_orm::{SqlxSqliteConnector, TransactionTrait};
+    let source = CompetitorSource::Sportybet;
+    let (tournament, _) = palimpsest(db, source, 2).await;
+    let options = db.get_sqlite_connection_pool().connect_options();
+    let impatient = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with(
+            SqliteConnectOptions::clone(&options).busy_timeout(std::time::Duration::from_millis(5)),
+        );
+    let impatient = SqlxSqliteConnector::from_sqlx_sqlite_pool(impatient);
+    let holder = db
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Exclusive),
+            ..Default::default()
+        })
+        .await
+        .expect("hold the file");
+
+    let palimpsest = sample_events(source, tournament, 0..2);
+    let (result, trace) = traced(store::upsert_events(&impatient, &palimpsest)).await;
+    holder.rollback().await.expect("release");
+    assert!(
+        matches!(&result, Err(StoreError::Contention { attempts, .. }) if *attempts == store::ATTEMPTS),
+        "{result:?}"
+    );
     let warnings = trace.events(STORE, Level::WARN);
     let attempts: Vec<&str> = warnings
         .iter()
         .map(|w| w.fields["attempt"].as_str())
         .collect();
     assert_eq!(attempts, ["1", "2", "3", "4"]);
-    assert!(
-        warnings.iter().all(|w| w.fields["code"] == "40001"),
-        "{warnings:#?}"
-    );
     let errors = trace.events(STORE, Level::ERROR);
     assert_eq!(errors.len(), 1, "{:#?}", trace.events);
-    assert_eq!(errors[0].fields["code"], "40001");
+    assert_eq!(errors[0].fields["code"], "5", "SQLITE_BUSY");
     assert_eq!(errors[0].fields["attempts"], store::ATTEMPTS.to_string());
     assert_eq!(errors[0].span, Some("upsert_events"));
     let attempts = store::ATTEMPTS.to_string();
@@ -330,10 +369,10 @@ async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &D
         &trace,
         "upsert_events",
         &[
-            ("source", "bet9ja"),
+            ("source", "sportybet"),
             ("events", "2"),
             ("attempts", &attempts),
         ],
     );
 }
-postgres!(exhausted_retries_are_an_error_event_after_a_warning_per_refusal);
+crate::sqlite!(exhausted_retries_are_an_error_event_after_a_warning_per_refusal);

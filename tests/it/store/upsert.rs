@@ -240,3 +240,43 @@ async fn soft_delete_missing_touches_only_that_sources_active_events(db: &Databa
     assert_eq!(CompetitorEvent::find_deleted().count(db).await.unwrap(), 1);
 }
 both!(soft_delete_missing_touches_only_that_sources_active_events);
+
+/// In a caller's `REPEATABLE READ` transaction, after another writer changed a row it
+/// would soft-delete, `soft_delete_missing` fails at the first refusal, telling the caller
+/// to retry its own transaction, instead of retrying against the same snapshot.
+async fn a_refusal_in_a_callers_transaction_is_the_callers_to_retry(db: &DatabaseConnection) {
+    use sea_orm::{IsolationLevel, TransactionTrait};
+    let source = CompetitorSource::Sportybet;
+    let (_, events) = palimpsest(db, source, 3).await;
+    let txn = db
+        .begin_with_config(Some(IsolationLevel::RepeatableRead), None)
+        .await
+        .expect("begin");
+    assert_eq!(
+        count(&txn, "competitor_events").await,
+        3,
+        "the snapshot is taken"
+    );
+    crate::sql::execute(
+        db,
+        "UPDATE competitor_events SET name = 'Renamed elsewhere' WHERE id = $1",
+        vec![events[2].into()],
+    )
+    .await
+    .expect("another writer");
+    let seen = [format!("{source}-e-0"), format!("{source}-e-1")];
+    let err = store::soft_delete_missing(&txn, source, &seen)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, StoreError::RetryTransaction { last } if last.to_string().contains("40001")
+            || last.to_string().contains("serialize")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("run the transaction again"),
+        "{err}"
+    );
+    txn.rollback().await.expect("rollback");
+}
+crate::postgres!(a_refusal_in_a_callers_transaction_is_the_callers_to_retry);
