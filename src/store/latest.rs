@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::outcome::Outcomes;
-use entity::{competitor_market_odds, competitor_odds_snapshot};
+use entity::{SnapshotKind, competitor_market_odds, competitor_odds_snapshot};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
     QuerySelect, RelationTrait,
@@ -119,11 +119,13 @@ pub struct OddsPoint {
     pub outcomes: Outcomes,
 }
 
-/// The time series of one market (`betpawa_market_id`) of one competitor event, captured
-/// at or after `since`, oldest first (then by line): every capture in full mode
-/// ([`write_snapshots`](super::write_snapshots)), the change points in change mode
-/// ([`record_odds`](super::record_odds)), where a capture that changed nothing writes
-/// no row.
+/// The time series of one market (`betpawa_market_id`) of one competitor event from
+/// `since`, oldest first (then by line): for each line and handicap, the point in effect
+/// at `since` (its newest before it, which a purge keeps), then every point captured at or
+/// after `since`. Every capture in full mode ([`write_snapshots`](super::write_snapshots)),
+/// the change points in change mode ([`record_odds`](super::record_odds)), where a capture
+/// that changed nothing writes no row and a point with no outcomes is the market
+/// withdrawn. Stale captures, which changed nothing, are left out.
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
@@ -144,7 +146,19 @@ where
 {
     use competitor_market_odds::Column as Market;
     use competitor_odds_snapshot::Column as Snapshot;
-    let points = competitor_market_odds::Entity::find()
+    let backend = db.get_database_backend();
+    let mut points = OddsPoint::find_by_statement(statement(
+        backend,
+        IN_EFFECT,
+        vec![
+            competitor_event_id.into(),
+            betpawa_market_id.into(),
+            since.into(),
+        ],
+    ))
+    .all(db)
+    .await?;
+    let after = competitor_market_odds::Entity::find()
         .select_only()
         .column(Market::SnapshotId)
         .column(Snapshot::CapturedAt)
@@ -162,6 +176,7 @@ where
         .filter(Snapshot::CompetitorEventId.eq(competitor_event_id))
         .filter(Market::BetpawaMarketId.eq(betpawa_market_id))
         .filter(Snapshot::CapturedAt.gte(since))
+        .filter(Snapshot::Kind.ne(SnapshotKind::Stale))
         .order_by_asc(Snapshot::CapturedAt)
         .order_by_asc(Market::SnapshotId)
         .order_by_asc(Market::Line)
@@ -169,6 +184,22 @@ where
         .into_model::<OddsPoint>()
         .all(db)
         .await?;
+    points.extend(after);
     Span::current().record("points", points.len());
     Ok(points)
 }
+
+/// For each line and handicap of market `$2` of event `$1`, its newest point before `$3`.
+const IN_EFFECT: &str = "\
+    SELECT snapshot_id, captured_at, line, handicap_type, handicap_home, handicap_away, outcomes
+    FROM (
+        SELECT m.snapshot_id, s.captured_at, m.line, m.handicap_type, m.handicap_home,
+            m.handicap_away, m.outcomes, m.id,
+            row_number() OVER (
+                PARTITION BY m.line, m.handicap_type, m.handicap_home, m.handicap_away
+                ORDER BY s.captured_at DESC, s.id DESC) AS newest
+        FROM competitor_odds_snapshots s JOIN competitor_market_odds m ON m.snapshot_id = s.id
+        WHERE s.competitor_event_id = $1 AND m.betpawa_market_id = $2 AND s.captured_at < $3
+            AND s.kind <> 'stale') points
+    WHERE newest = 1
+    ORDER BY captured_at, snapshot_id, line, id";

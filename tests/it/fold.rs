@@ -103,7 +103,12 @@ pub async fn insert_capture(
 
 /// [`insert_capture`], the Python service's writer. On SQLite nothing folds another
 /// client's rows: [`store::rebuild_current_odds`] brings them in, as the docs say.
-async fn service_capture(db: &DatabaseConnection, event: i32, minutes: i64, markets: &[NewMarket]) {
+pub async fn service_capture(
+    db: &DatabaseConnection,
+    event: i32,
+    minutes: i64,
+    markets: &[NewMarket],
+) {
     insert_capture(db, event, minutes, markets).await;
     if db.get_database_backend() == DbBackend::Sqlite {
         store::rebuild_current_odds(db, Some(&[event]))
@@ -164,7 +169,7 @@ async fn assert_offers(db: &DatabaseConnection, event: i32, offered: &[NewMarket
 }
 
 /// Rebuilding the current odds of `events` from history gives the rows they hold.
-async fn assert_rebuild_agrees(db: &DatabaseConnection, events: &[i32], step: &str) {
+pub async fn assert_rebuild_agrees(db: &DatabaseConnection, events: &[i32], step: &str) {
     let mut before = Vec::new();
     for &event in events {
         before.push(current_rows(db, event).await);

@@ -20,9 +20,13 @@ async fn latest_snapshots_and_odds_history_over_several_rounds(db: &DatabaseConn
         let ids = store::write_snapshots(db, &batch).await.unwrap();
         written.push((batch, ids));
     }
-    // A late correction of round 1 for event 0 carries an older capture time: not newest.
+    // A late correction of round 1 for event 0 carries an older capture time: not newest,
+    // stored as a stale capture that changed nothing.
     let late = round(&captured[..1], 9, 4, at(15));
-    store::write_snapshots(db, &late).await.unwrap();
+    let late_id = store::write_snapshots(db, &late).await.unwrap()[0];
+    let late_row =
+        crate::fixtures::stored_row(db, entity::prelude::CompetitorOddsSnapshot, late_id).await;
+    assert_eq!(late_row.kind, entity::SnapshotKind::Stale);
 
     let latest = store::latest_snapshots(db, &events).await.unwrap();
     assert_eq!(latest.len(), 3, "the event without snapshots is absent");
@@ -42,8 +46,9 @@ async fn latest_snapshots_and_odds_history_over_several_rounds(db: &DatabaseConn
         .await
         .unwrap();
     let times: Vec<DateTime<Utc>> = history.iter().map(|p| p.captured_at).collect();
-    // Rounds at 10 and 20 plus the late one at 15; one 1X2 market each.
-    assert_eq!(times, [at(10), at(15), at(20)]);
+    // The point in effect at 5 (round 0), then rounds 10 and 20; the stale capture at 15
+    // changed nothing and is left out. One 1X2 market each.
+    assert_eq!(times, [at(0), at(10), at(20)]);
     assert!(history.iter().all(|p| p.line.is_none()));
     assert_eq!(
         history[2].outcomes,

@@ -138,7 +138,12 @@ async fn latest_snapshots_history_and_purges_serialize(db: &DatabaseConnection) 
     let back: Vec<OddsPoint> = serde_json::from_value(json).unwrap();
     assert_eq!(back, history);
 
-    let purged = store::purge_snapshots_before(db, at(5), 10).await.unwrap();
+    // A third capture with new odds: then the one at 0, where the current odds were
+    // last set no more, goes; the one at 5, the market's newest before 7, stays.
+    let mut newer = testing::snapshot(event, 1, at(10));
+    newer.markets[0] = testing::market(event, 0, 1);
+    store::write_snapshots(db, &[newer]).await.unwrap();
+    let purged = store::purge_snapshots_before(db, at(7), 10).await.unwrap();
     assert_eq!(
         serde_json::to_value(purged).unwrap(),
         json!({"snapshots": 1, "market_odds": 1})
