@@ -7,6 +7,9 @@ use sea_orm::{
     QuerySelect,
 };
 
+use tracing::field::Empty;
+
+use super::TRACING_TARGET;
 use super::backend::{is_in_ids, lock_events};
 use super::connection::StoreConnection;
 use super::error::StoreError;
@@ -38,6 +41,16 @@ const EVENTS_PER_TRANSACTION: usize = 1_000;
 /// [`StoreError::Contention`] when a batch was refused for lock contention on every
 /// attempt; [`StoreError::Db`] for other database errors. Batches committed before the
 /// error stay rebuilt, the failing one is rolled back whole.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        events = events.map(<[i32]>::len),
+        rebuilt = Empty,
+        markets = Empty,
+    )
+)]
 pub async fn rebuild_current_odds<C>(
     db: &C,
     events: Option<&[i32]>,
@@ -68,6 +81,9 @@ where
         rebuilt.events += batch.len() as u64;
         rebuilt.markets += markets;
     }
+    let span = tracing::Span::current();
+    span.record("rebuilt", rebuilt.events);
+    span.record("markets", rebuilt.markets);
     Ok(rebuilt)
 }
 

@@ -80,7 +80,13 @@ const BATCH: u64 = 1_000;
     target = TRACING_TARGET,
     level = "info",
     skip_all,
-    fields(cutoff = %cutoff.to_rfc3339(), batch_size, snapshots = Empty, market_odds = Empty, batches = Empty)
+    fields(
+        cutoff = %cutoff.to_rfc3339(),
+        batch_size = batch_size,
+        snapshots = Empty,
+        market_odds = Empty,
+        batches = Empty,
+    )
 )]
 pub async fn purge_snapshots_before<C>(
     db: &C,

@@ -31,6 +31,7 @@ use entity::{SnapshotKind, clock, competitor_market_odds, competitor_odds_snapsh
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
 use serde::{Deserialize, Serialize};
 
+use super::TRACING_TARGET;
 use super::backend::not_built;
 pub(crate) use super::backend::{
     array, id_list, is_in_ids, lock_events, rows_per_statement, statement,
@@ -41,6 +42,7 @@ pub(crate) use super::error::StoreError;
 pub(crate) use super::newest::newest_snapshots;
 #[cfg_attr(not(feature = "postgres"), allow(unused_imports))]
 pub(crate) use super::retry::{in_transaction, retrying};
+use tracing::field::Empty;
 
 /// One capture of one competitor event, with its markets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -152,16 +154,34 @@ pub(crate) const MARKETS_PER_STATEMENT: usize = 20_000;
 /// - [`StoreError::ForeignKeyViolation`] for an unknown competitor event or scrape run;
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written on any error.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        snapshots = snapshots.len(),
+        markets = snapshots.iter().map(|s| s.markets.len()).sum::<usize>(),
+        path = Empty,
+        rows_written = Empty,
+        markets_changed = Empty,
+        stale_captures = Empty,
+        attempts = Empty,
+    )
+)]
 pub async fn write_snapshots<C>(db: &C, snapshots: &[NewSnapshot]) -> Result<Vec<i64>, StoreError>
 where
     C: StoreConnection,
 {
     validate(snapshots)?;
     let prepared = prepare(snapshots)?;
+    let path = WritePath::of(db)?;
+    let span = tracing::Span::current();
+    span.record("path", path.name());
     if snapshots.is_empty() {
+        span.record("rows_written", 0);
         return Ok(Vec::new());
     }
-    let folded = match WritePath::of(db)? {
+    let folded = match path {
         #[cfg(feature = "postgres")]
         WritePath::Copy(pool) => {
             retrying(true, || copy::write_snapshots(pool, snapshots, &prepared)).await?
@@ -172,6 +192,15 @@ where
             in_transaction!(db, |txn| fold(&txn, snapshots, &prepared, Mode::Full)).await?
         }
     };
+    span.record(
+        "rows_written",
+        snapshots.iter().map(|s| s.markets.len()).sum::<usize>(),
+    );
+    span.record(
+        "markets_changed",
+        folded.recorded.markets_written + folded.recorded.markets_unavailable,
+    );
+    span.record("stale_captures", folded.recorded.stale_captures);
     Ok(folded.ids)
 }
 
@@ -209,6 +238,15 @@ pub(crate) enum WritePath<'a> {
 }
 
 impl<'a> WritePath<'a> {
+    /// The path's name in the store's spans: `copy`, `unnest` or `sqlite`.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            WritePath::Copy(_) => "copy",
+            WritePath::Unnest => "unnest",
+            WritePath::Sqlite => "sqlite",
+        }
+    }
+
     /// The one rule: the backend, then whether the connection is a PostgreSQL pool.
     pub(crate) fn of<C: StoreConnection>(db: &'a C) -> Result<Self, StoreError> {
         match (db.get_database_backend(), postgres_pool_of(db)) {

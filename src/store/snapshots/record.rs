@@ -7,9 +7,11 @@
 //! confirmed. (Measured: a digest of the outcomes computed by PostgreSQL cost the server
 //! more than sending their text.)
 
+use tracing::field::Empty;
+
 use super::{
-    Mode, NewSnapshot, StoreConnection, StoreError, WritePath, fold, in_transaction, prepare,
-    validate,
+    Mode, NewSnapshot, StoreConnection, StoreError, TRACING_TARGET, WritePath, fold,
+    in_transaction, prepare, validate,
 };
 
 /// What one [`record_odds`] call did.
@@ -75,16 +77,51 @@ pub struct RecordedOdds {
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written, in either
 ///   table, on any error.
+#[tracing::instrument(
+    target = TRACING_TARGET,
+    level = "info",
+    skip_all,
+    fields(
+        captures = captures.len(),
+        markets = captures.iter().map(|c| c.markets.len()).sum::<usize>(),
+        path = Empty,
+        snapshots = Empty,
+        markets_written = Empty,
+        markets_unchanged = Empty,
+        markets_unavailable = Empty,
+        markets_returned = Empty,
+        events_confirmed = Empty,
+        stale_captures = Empty,
+        attempts = Empty,
+    )
+)]
 pub async fn record_odds<C>(db: &C, captures: &[NewSnapshot]) -> Result<RecordedOdds, StoreError>
 where
     C: StoreConnection,
 {
     validate(captures)?;
     let prepared = prepare(captures)?;
-    WritePath::of(db)?;
-    if captures.is_empty() {
-        return Ok(RecordedOdds::default());
-    }
-    let folded = in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change)).await?;
-    Ok(folded.recorded)
+    // The change mode writes its history as arrays even given the pool: COPY would not
+    // pay for the few rows that changed.
+    let path = match WritePath::of(db)? {
+        WritePath::Copy(_) | WritePath::Unnest => "unnest",
+        WritePath::Sqlite => "sqlite",
+    };
+    let span = tracing::Span::current();
+    span.record("path", path);
+    let recorded = if captures.is_empty() {
+        RecordedOdds::default()
+    } else {
+        in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change))
+            .await?
+            .recorded
+    };
+    span.record("snapshots", recorded.snapshots);
+    span.record("markets_written", recorded.markets_written);
+    span.record("markets_unchanged", recorded.markets_unchanged);
+    span.record("markets_unavailable", recorded.markets_unavailable);
+    span.record("markets_returned", recorded.markets_returned);
+    span.record("events_confirmed", recorded.events_confirmed);
+    span.record("stale_captures", recorded.stale_captures);
+    Ok(recorded)
 }

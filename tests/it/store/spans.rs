@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use tracing::Level;
 
-use super::{at, backend_waiting_in, palimpsest, sample_events, sportradar_id};
+use super::{at, backend_waiting_in, palimpsest, round, sample_events, sportradar_id};
 use crate::fixtures::{betpawa_event, sport};
 use crate::sql::count;
 use crate::traces::{Fields, STORE, SpanRecord, Trace, traced};
@@ -44,13 +44,15 @@ fn assert_span<'t>(trace: &'t Trace, name: &str, fields: &[(&str, &str)]) -> &'t
     span
 }
 
-/// Every value is a count, an id or a competitor: nothing a trace backend should not
-/// keep (odds, team or tournament names, credentials).
+/// Every value is a count, an id, a competitor, a write path or a time: nothing a trace
+/// backend should not keep (odds, team or tournament names, credentials).
 fn assert_sizes_and_ids_only(fields: &Fields) {
     for (field, value) in fields {
         let is_number = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-        let is_competitor = ["sportybet", "bet9ja", "mixed"].contains(&value.as_str());
-        assert!(is_number || is_competitor, "{field} = {value:?}");
+        let is_name =
+            ["sportybet", "bet9ja", "mixed", "copy", "unnest", "sqlite"].contains(&value.as_str());
+        let is_time = chrono::DateTime::parse_from_rfc3339(value).is_ok();
+        assert!(is_number || is_name || is_time, "{field} = {value:?}");
     }
 }
 
@@ -376,3 +378,91 @@ async fn exhausted_retries_are_an_error_event_after_a_warning_per_refusal(db: &D
     );
 }
 crate::sqlite!(exhausted_retries_are_an_error_event_after_a_warning_per_refusal);
+
+/// Snapshot writes name their write path and count what they wrote: `write_snapshots` on
+/// the pool (COPY, or SQLite's), inside a caller's transaction (`UNNEST`), and
+/// `record_odds`.
+async fn snapshot_writes_name_their_path_and_count_what_they_wrote(db: &DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
+    let postgres = db.get_database_backend() == sea_orm::DbBackend::Postgres;
+
+    let (written, trace) = traced(store::write_snapshots(db, &round(&events, 0, 3, at(0)))).await;
+    written.expect("write_snapshots on the pool");
+    let path = if postgres { "copy" } else { "sqlite" };
+    let fields = [
+        ("snapshots", "2"),
+        ("markets", "6"),
+        ("path", path),
+        ("rows_written", "6"),
+        ("markets_changed", "6"),
+        ("stale_captures", "0"),
+        ("attempts", "1"),
+    ];
+    assert_span(&trace, "write_snapshots", &fields);
+
+    let txn = db.begin().await.expect("begin");
+    let (written, trace) = traced(store::write_snapshots(&txn, &round(&events, 1, 3, at(5)))).await;
+    written.expect("write_snapshots in a transaction");
+    txn.commit().await.expect("commit");
+    let path = if postgres { "unnest" } else { "sqlite" };
+    let fields = [
+        ("snapshots", "2"),
+        ("markets", "6"),
+        ("path", path),
+        ("rows_written", "6"),
+        ("markets_changed", "6"),
+        ("stale_captures", "0"),
+        ("attempts", "1"),
+    ];
+    assert_span(&trace, "write_snapshots", &fields);
+
+    let (recorded, trace) = traced(store::record_odds(db, &round(&events, 1, 3, at(10)))).await;
+    recorded.expect("record_odds");
+    let fields = [
+        ("captures", "2"),
+        ("markets", "6"),
+        ("path", path),
+        ("snapshots", "0"),
+        ("markets_written", "0"),
+        ("markets_unchanged", "6"),
+        ("markets_unavailable", "0"),
+        ("markets_returned", "0"),
+        ("events_confirmed", "2"),
+        ("stale_captures", "0"),
+        ("attempts", "1"),
+    ];
+    assert_span(&trace, "record_odds", &fields);
+}
+both!(snapshot_writes_name_their_path_and_count_what_they_wrote);
+
+/// A purge reports each batch as an `info` event with the totals so far, and the totals
+/// on its span.
+async fn a_purge_reports_every_batch(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 3).await;
+    for version in 0..4 {
+        let batch = round(&events, version, 3, at(10 * i64::from(version)));
+        store::write_snapshots(db, &batch).await.expect("a round");
+    }
+    // Before 25: per event, round 20 is each market's newest row and stays with round 30;
+    // rounds 0 and 10 go. One event a batch.
+    let (purged, trace) = traced(store::purge_snapshots_before(db, at(25), 1)).await;
+    let purged = purged.expect("purge");
+    assert_eq!((purged.snapshots, purged.market_odds), (6, 18));
+    let cutoff = at(25).to_rfc3339();
+    let fields = [
+        ("cutoff", cutoff.as_str()),
+        ("batch_size", "1"),
+        ("snapshots", "6"),
+        ("market_odds", "18"),
+        ("batches", "3"),
+    ];
+    assert_span(&trace, "purge_snapshots_before", &fields);
+    let progress: Vec<(&str, &str)> = trace
+        .events(STORE, Level::INFO)
+        .iter()
+        .map(|e| (e.fields["batch"].as_str(), e.fields["snapshots"].as_str()))
+        .collect();
+    assert_eq!(progress, [("1", "2"), ("2", "4"), ("3", "6")]);
+}
+both!(a_purge_reports_every_batch);
