@@ -157,7 +157,8 @@ async fn main() {
 async fn run() -> Result<(), Error> {
     let options = options()?;
     if options.tracing {
-        tracing::subscriber::set_global_default(info_subscriber(EnvFilter::new("info")))?;
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        tracing::subscriber::set_global_default(info_subscriber(filter))?;
     }
     let url = std::env::var("DATABASE_URL")
         .map_err(|_| "set DATABASE_URL to an empty PostgreSQL database")?;
@@ -244,14 +245,32 @@ async fn run() -> Result<(), Error> {
     }
 
     if options.mode != Mode::Change {
-        rounds(&plain, &connections, &options, Mode::Full, full_events).await?;
+        rounds(
+            &plain,
+            &connections,
+            &options,
+            Mode::Full,
+            full_events,
+            baseline,
+        )
+        .await?;
     }
     if options.mode != Mode::Full {
-        let change_ms = rounds(&plain, &connections, &options, Mode::Change, change_events).await?;
-        // The change mode's round against the bare COPY of the same full capture.
+        let (change_ms, paired_copy_ms) = rounds(
+            &plain,
+            &connections,
+            &options,
+            Mode::Change,
+            change_events,
+            baseline,
+        )
+        .await?;
+        // The change mode's round against the bare COPY of the same full capture: each round
+        // paired with a COPY of its rows right after it, and against the `copy` line.
         println!(
             "ratio_change_round_to_copy tls=off ratio={:.3} change_ms={change_ms:.0} \
-             copy_ms={copy_ms:.0}",
+             copy_ms={paired_copy_ms:.0} ratio_to_copy_line={:.3} copy_line_ms={copy_ms:.0}",
+            change_ms / paired_copy_ms,
             change_ms / copy_ms
         );
     }
@@ -350,17 +369,20 @@ async fn tracing_cost(db: &DatabaseConnection, call: Call<'_>) -> Result<(), Err
 const TRACING_ROUNDS: usize = 9;
 
 /// `--rounds` rounds of `events` in `mode`; prints the `rounds` line and the reads after
-/// round 1 and round R; returns the write time per round.
+/// round 1 and round R; returns the write time per round and, per round, the time of a
+/// bare COPY of the same rows into `copy_events` (the fold triggers told to stand aside),
+/// taken right after it.
 async fn rounds(
     db: &DatabaseConnection,
     connections: &[(&str, &DatabaseConnection)],
     options: &Options,
     mode: Mode,
     events: &[i32],
-) -> Result<f64, Error> {
+    copy_events: &[i32],
+) -> Result<(f64, f64), Error> {
     let name = if mode == Mode::Full { "full" } else { "change" };
     let mut versions = vec![0u32; events.len() * options.markets];
-    let (mut rows, mut bytes, mut millis) = (0i64, 0i64, 0f64);
+    let (mut rows, mut bytes, mut millis, mut copy_millis) = (0i64, 0i64, 0f64, 0f64);
     for r in 1..=options.rounds {
         // Round 1 prices every market; later rounds reprice a fraction of them.
         if r > 1 {
@@ -390,6 +412,11 @@ async fn rounds(
             rows += history_rows(db).await? - rows_before;
             bytes += table_bytes(db).await? - bytes_before;
             millis += elapsed;
+            // The same rows through bare COPY, after the figures above were taken.
+            let copied = round(copy_events, options.markets, &versions, r);
+            let started = Instant::now();
+            testing::copy_snapshots(db.get_postgres_connection_pool(), &copied).await?;
+            copy_millis += started.elapsed().as_secs_f64() * 1000.0;
         }
         eprintln!("{name}: round {r}/{} in {elapsed:.0} ms", options.rounds);
         if r == 1 || r == options.rounds {
@@ -408,7 +435,7 @@ async fn rounds(
         bytes as f64 / averaged,
         millis / averaged
     );
-    Ok(millis / averaged)
+    Ok((millis / averaged, copy_millis / averaged))
 }
 
 /// The read of `mode` for all `events` over each connection: the median of [`READS`] calls.

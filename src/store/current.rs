@@ -8,13 +8,13 @@ use entity::competitor_event;
 use entity::competitor_market_odds_current::{self as current};
 use entity::outcome::Outcomes;
 use entity::soft_delete::SoftDelete;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, QueryFilter};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryFilter};
 use serde::{Deserialize, Serialize};
 use tracing::Span;
 use tracing::field::Empty;
 
 use super::TRACING_TARGET;
-use super::backend::{id_list, is_in_ids, statement};
+use super::backend::{Columns, FromColumns, by_position, id_list, is_in_ids, statement};
 use super::error::StoreError;
 
 /// The current odds of one competitor event.
@@ -41,7 +41,6 @@ pub struct CompetitorOdds {
 
 /// One row of the current-odds query: the event, its freshness, and one current market
 /// if it has any.
-#[derive(FromQueryResult)]
 struct CurrentRow {
     event_id: i64,
     freshness: Option<DateTime<Utc>>,
@@ -52,9 +51,30 @@ struct CurrentRow {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    outcomes: Option<Outcomes>,
+    /// The outcomes as JSON text.
+    outcomes: Option<String>,
     changed_at: Option<DateTime<Utc>>,
     unavailable_at: Option<DateTime<Utc>>,
+}
+
+/// The columns of the current-odds query, by position.
+impl FromColumns for CurrentRow {
+    fn from_columns(row: &impl Columns) -> Result<Self, DbErr> {
+        Ok(CurrentRow {
+            event_id: row.column(0)?,
+            freshness: row.column(1)?,
+            id: row.column(2)?,
+            betpawa_market_id: row.column(3)?,
+            betpawa_market_name: row.column(4)?,
+            line: row.column(5)?,
+            handicap_type: row.column(6)?,
+            handicap_home: row.column(7)?,
+            handicap_away: row.column(8)?,
+            outcomes: row.column(9)?,
+            changed_at: row.column(10)?,
+            unavailable_at: row.column(11)?,
+        })
+    }
 }
 
 /// The current odds of each of `event_ids`, keyed by competitor event id: every current
@@ -106,7 +126,8 @@ where
             "SELECT CAST(c.competitor_event_id AS bigint) AS event_id, \
                  CAST(NULL AS timestamptz) AS freshness, \
                  c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
-                 c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
+                 c.handicap_home, c.handicap_away, CAST(c.outcomes AS text) AS outcomes, \
+                 c.changed_at, c.unavailable_at \
              FROM competitor_market_odds_current c WHERE c.competitor_event_id = ANY($1) \
              UNION ALL \
              SELECT e.id, f.freshness, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
@@ -119,9 +140,13 @@ where
         }
     };
     let ids: Vec<i64> = event_ids.iter().map(|id| i64::from(*id)).collect();
-    let rows = CurrentRow::find_by_statement(statement(backend, sql, vec![id_list(backend, &ids)]))
-        .all(db)
+    let rows = db
+        .query_all_raw(statement(backend, sql, vec![id_list(backend, &ids)]))
         .await?;
+    let rows = rows
+        .iter()
+        .map(by_position::<CurrentRow>)
+        .collect::<Result<Vec<_>, _>>()?;
 
     let mut odds: HashMap<i32, CurrentOdds> = HashMap::new();
     for row in rows {
@@ -139,6 +164,11 @@ where
             row.changed_at,
         ) {
             (Some(id), Some(market_id), Some(name), Some(outcomes), Some(changed_at)) => {
+                let outcomes = serde_json::from_str::<Outcomes>(&outcomes).map_err(|err| {
+                    StoreError::Db(DbErr::Json(format!(
+                        "outcomes of current market {id}: {err}"
+                    )))
+                })?;
                 Some(current::Model {
                     id,
                     competitor_event_id: event,

@@ -65,14 +65,15 @@ impl Drop for Held {
     }
 }
 
-/// Writes `snapshots` and their markets through COPY in a transaction of its own on a
-/// connection of `pool`, folding them into the current odds as it goes; commits when all
+/// Folds `captures` into the current odds and writes them as history in `mode`, through
+/// COPY, in a transaction of its own on a connection of `pool`; commits when all
 /// succeeded. The connection goes back to the pool only once that transaction ended in
 /// this future's hands (see [`Held`]).
 pub(crate) async fn write_snapshots(
     pool: &PgPool,
-    snapshots: &[NewSnapshot],
+    captures: &[NewSnapshot],
     prepared: &[Vec<Prepared<'_>>],
+    mode: Mode,
 ) -> Result<Folded, StoreError> {
     let mut held = Held::acquire(pool).await?;
     let result = {
@@ -81,7 +82,7 @@ pub(crate) async fn write_snapshots(
             let copy = CopyTransaction {
                 conn: Mutex::new(&mut *tx),
             };
-            fold(&copy, snapshots, prepared, Mode::Full).await
+            fold(&copy, captures, prepared, mode).await
         };
         match written {
             Ok(folded) => tx.commit().await.map(|()| folded).map_err(db_err),

@@ -23,16 +23,17 @@ use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot as snapshot;
 use entity::outcome::Outcomes;
 use sea_orm::sea_query::Query;
-#[cfg(feature = "postgres")]
-use sea_orm::sqlx::{Row as _, postgres::PgRow};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
+use std::borrow::Cow;
 
 use super::sqlite;
 use super::{
     NewMarket, NewSnapshot, RecordedOdds, StoreError, id_list, is_in_ids, lock_events,
     newest_snapshots, statement, unnest, write_in_transaction,
 };
-use crate::store::backend::{RowValue, not_built};
+use crate::store::TRACING_TARGET;
+use crate::store::backend::not_built;
+use tracing::Instrument;
 
 /// How the captures are written as history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,52 +135,62 @@ pub(crate) fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>
     Ok(prepared)
 }
 
-/// A current market as read back: identity, outcomes as JSON text, availability.
-struct StoredMarket {
+/// A current market as read back: identity, outcomes as JSON text, availability. Its text
+/// borrows from sqlx's row on PostgreSQL (a round reads 60,000 of them, and copying the
+/// strings showed); SQLite's rows hand them over owned.
+struct StoredMarket<'r> {
     id: i64,
     competitor_event_id: i32,
-    betpawa_market_id: String,
-    betpawa_market_name: String,
+    betpawa_market_id: Cow<'r, str>,
+    betpawa_market_name: Cow<'r, str>,
     line: Option<f64>,
-    handicap_type: Option<String>,
+    handicap_type: Option<Cow<'r, str>>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    outcomes: String,
+    outcomes: Cow<'r, str>,
     unavailable_at: Option<DateTime<Utc>>,
 }
 
-impl StoredMarket {
-    /// The columns of [`stored_markets`]' query, read by position (a round reads one
-    /// row per market, and looking columns up by name showed); on PostgreSQL straight from
-    /// sqlx's row, which decoded a 60,000-market round in about half the time.
-    #[cfg(feature = "postgres")]
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        match row.try_as_pg_row() {
-            Some(row) => Self::from_columns(row),
-            None => Self::from_columns(row),
+impl<'r> StoredMarket<'r> {
+    /// The columns of [`stored_markets`]' query, read by position (looking each column up
+    /// by name showed too).
+    fn decode(row: &'r QueryResult) -> Result<Self, DbErr> {
+        #[cfg(feature = "postgres")]
+        if let Some(row) = row.try_as_pg_row() {
+            use sea_orm::sqlx::Row as _;
+            let column = |err: sea_orm::sqlx::Error| DbErr::Type(format!("current market: {err}"));
+            return Ok(StoredMarket {
+                id: row.try_get(0).map_err(column)?,
+                competitor_event_id: row.try_get(1).map_err(column)?,
+                betpawa_market_id: Cow::Borrowed(row.try_get(2).map_err(column)?),
+                betpawa_market_name: Cow::Borrowed(row.try_get(3).map_err(column)?),
+                line: row.try_get(4).map_err(column)?,
+                handicap_type: row
+                    .try_get::<Option<&str>, _>(5)
+                    .map_err(column)?
+                    .map(Cow::Borrowed),
+                handicap_home: row.try_get(6).map_err(column)?,
+                handicap_away: row.try_get(7).map_err(column)?,
+                outcomes: Cow::Borrowed(row.try_get(8).map_err(column)?),
+                unavailable_at: row.try_get(9).map_err(column)?,
+            });
         }
-    }
-
-    #[cfg(not(feature = "postgres"))]
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
-        Self::from_columns(row)
-    }
-
-    fn from_columns(row: &impl Columns) -> Result<Self, DbErr> {
         Ok(StoredMarket {
-            id: row.column(0)?,
-            competitor_event_id: row.column(1)?,
-            betpawa_market_id: row.column(2)?,
-            betpawa_market_name: row.column(3)?,
-            line: row.column(4)?,
-            handicap_type: row.column(5)?,
-            handicap_home: row.column(6)?,
-            handicap_away: row.column(7)?,
-            outcomes: row.column(8)?,
-            unavailable_at: row.column(9)?,
+            id: row.try_get_by_index(0)?,
+            competitor_event_id: row.try_get_by_index(1)?,
+            betpawa_market_id: Cow::Owned(row.try_get_by_index(2)?),
+            betpawa_market_name: Cow::Owned(row.try_get_by_index(3)?),
+            line: row.try_get_by_index(4)?,
+            handicap_type: row.try_get_by_index::<Option<String>>(5)?.map(Cow::Owned),
+            handicap_home: row.try_get_by_index(6)?,
+            handicap_away: row.try_get_by_index(7)?,
+            outcomes: Cow::Owned(row.try_get_by_index(8)?),
+            unavailable_at: row.try_get_by_index(9)?,
         })
     }
+}
 
+impl StoredMarket<'_> {
     fn key(&self) -> KeyValues<'_> {
         KeyValues {
             market_id: &self.betpawa_market_id,
@@ -188,34 +199,6 @@ impl StoredMarket {
             handicap_home: self.handicap_home,
             handicap_away: self.handicap_away,
         }
-    }
-}
-
-/// A row whose columns are read by position.
-trait Columns {
-    /// Column `index`, decoded.
-    fn column<T>(&self, index: usize) -> Result<T, DbErr>
-    where
-        T: RowValue;
-}
-
-impl Columns for QueryResult {
-    fn column<T>(&self, index: usize) -> Result<T, DbErr>
-    where
-        T: RowValue,
-    {
-        self.try_get_by_index(index)
-    }
-}
-
-#[cfg(feature = "postgres")]
-impl Columns for PgRow {
-    fn column<T>(&self, index: usize) -> Result<T, DbErr>
-    where
-        T: RowValue,
-    {
-        self.try_get(index)
-            .map_err(|err| DbErr::Type(format!("current market column {index}: {err}")))
     }
 }
 
@@ -329,8 +312,19 @@ pub(crate) async fn fold<C: History>(
     let mut events: Vec<i32> = captures.iter().map(|c| c.competitor_event_id).collect();
     events.sort_unstable();
     events.dedup();
-    lock_events(conn, &events).await?;
-    triggers_stand_aside(conn, true).await?;
+    let phase = tracing::debug_span!(target: TRACING_TARGET, "read_state", events = events.len());
+    let state_read = async {
+        lock_events(conn, &events).await?;
+        triggers_stand_aside(conn, true).await?;
+        let newest = newest_snapshots(conn, &events).await?;
+        let rows = stored_markets(conn, &events).await?;
+        Ok::<_, StoreError>((newest, rows))
+    };
+    let (newest, rows) = state_read.instrument(phase).await?;
+    let stored = rows
+        .iter()
+        .map(StoredMarket::decode)
+        .collect::<Result<Vec<_>, _>>()?;
 
     // Each event's map sized for its capture's markets, which the stored ones mostly are.
     let mut states: HashMap<i32, EventState> = HashMap::with_capacity(events.len());
@@ -338,11 +332,10 @@ pub(crate) async fn fold<C: History>(
         let state = states.entry(capture.competitor_event_id).or_default();
         state.markets.reserve(capture.markets.len());
     }
-    for snapshot in newest_snapshots(conn, &events).await? {
+    for snapshot in newest {
         let state = states.entry(snapshot.competitor_event_id).or_default();
         state.newest = Some((Newest::Stored(snapshot.id), snapshot.freshness()));
     }
-    let stored = stored_markets(conn, &events).await?;
     for market in &stored {
         let key = market.key();
         let state = states.entry(market.competitor_event_id).or_default();
@@ -409,18 +402,30 @@ pub(crate) async fn fold<C: History>(
         state.confirmed = None;
     }
 
-    let ids = match mode {
-        Mode::Full => conn.write_history(captures, &kinds).await?,
-        Mode::Change => {
-            recorded.snapshots = history.len() as u64;
-            let kinds = vec![SnapshotKind::Change; history.len()];
-            conn.write_history(&history, &kinds).await?
+    let phase = tracing::debug_span!(target: TRACING_TARGET, "write_history");
+    let ids = async {
+        match mode {
+            Mode::Full => conn.write_history(captures, &kinds).await,
+            Mode::Change => {
+                let kinds = vec![SnapshotKind::Change; history.len()];
+                conn.write_history(&history, &kinds).await
+            }
         }
-    };
-    confirm(conn, &states, &ids).await?;
-    mark_unavailable(conn, &states).await?;
-    upsert_current(conn, &states).await?;
-    triggers_stand_aside(conn, false).await?;
+    }
+    .instrument(phase)
+    .await?;
+    if mode == Mode::Change {
+        recorded.snapshots = history.len() as u64;
+    }
+    let phase = tracing::debug_span!(target: TRACING_TARGET, "write_current");
+    async {
+        confirm(conn, &states, &ids).await?;
+        mark_unavailable(conn, &states).await?;
+        upsert_current(conn, &states).await?;
+        triggers_stand_aside(conn, false).await
+    }
+    .instrument(phase)
+    .await?;
     Ok(Folded { recorded, ids })
 }
 
@@ -511,11 +516,11 @@ async fn triggers_stand_aside<C: ConnectionTrait>(conn: &C, on: bool) -> Result<
     Ok(())
 }
 
-/// The current markets of `events`.
+/// The current markets of `events`, as rows for [`StoredMarket::decode`].
 async fn stored_markets<C: ConnectionTrait>(
     conn: &C,
     events: &[i32],
-) -> Result<Vec<StoredMarket>, StoreError> {
+) -> Result<Vec<QueryResult>, StoreError> {
     let backend = conn.get_database_backend();
     let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
     let of_events = match backend {
@@ -528,13 +533,9 @@ async fn stored_markets<C: ConnectionTrait>(
              unavailable_at \
          FROM competitor_market_odds_current WHERE {of_events}"
     );
-    let rows = conn
+    Ok(conn
         .query_all_raw(statement(backend, &sql, vec![id_list(backend, &ids)]))
-        .await?;
-    Ok(rows
-        .iter()
-        .map(StoredMarket::from_row)
-        .collect::<Result<_, _>>()?)
+        .await?)
 }
 
 /// Moves `last_confirmed_at` of each confirmed event's newest snapshot.

@@ -184,7 +184,10 @@ where
     let folded = match path {
         #[cfg(feature = "postgres")]
         WritePath::Copy(pool) => {
-            retrying(true, || copy::write_snapshots(pool, snapshots, &prepared)).await?
+            retrying(true, || {
+                copy::write_snapshots(pool, snapshots, &prepared, Mode::Full)
+            })
+            .await?
         }
         #[cfg(not(feature = "postgres"))]
         WritePath::Copy(pool) => match *pool {},

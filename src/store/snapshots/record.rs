@@ -9,9 +9,11 @@
 
 use tracing::field::Empty;
 
+#[cfg(feature = "postgres")]
+use super::copy;
 use super::{
     Mode, NewSnapshot, StoreConnection, StoreError, TRACING_TARGET, WritePath, fold,
-    in_transaction, prepare, validate,
+    in_transaction, prepare, retrying, validate,
 };
 
 /// What one [`record_odds`] call did.
@@ -64,7 +66,8 @@ pub struct RecordedOdds {
 /// captures of one event in a batch are applied in `captured_at` order.
 ///
 /// One transaction (a savepoint inside the caller's), on a pool or inside the caller's
-/// transaction, on PostgreSQL and SQLite, with no bind-parameter limit. Calls for the
+/// transaction, on PostgreSQL and SQLite, with no bind-parameter limit; given the
+/// PostgreSQL pool, the history goes through `COPY` as in full mode. Calls for the
 /// same events wait for one another (PostgreSQL advisory locks per event, taken in id
 /// order), so the current table ends at the newest capture; calls for different events
 /// do not block each other. A call refused for lock contention is retried whole.
@@ -101,20 +104,26 @@ where
 {
     validate(captures)?;
     let prepared = prepare(captures)?;
-    // The change mode writes its history as arrays even given the pool: COPY would not
-    // pay for the few rows that changed.
-    let path = match WritePath::of(db)? {
-        WritePath::Copy(_) | WritePath::Unnest => "unnest",
-        WritePath::Sqlite => "sqlite",
-    };
+    let path = WritePath::of(db)?;
     let span = tracing::Span::current();
-    span.record("path", path);
-    let recorded = if captures.is_empty() {
-        RecordedOdds::default()
-    } else {
-        in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change))
+    span.record("path", path.name());
+    let recorded = match path {
+        _ if captures.is_empty() => RecordedOdds::default(),
+        #[cfg(feature = "postgres")]
+        WritePath::Copy(pool) => {
+            retrying(true, || {
+                copy::write_snapshots(pool, captures, &prepared, Mode::Change)
+            })
             .await?
             .recorded
+        }
+        #[cfg(not(feature = "postgres"))]
+        WritePath::Copy(pool) => match *pool {},
+        WritePath::Unnest | WritePath::Sqlite => {
+            in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change))
+                .await?
+                .recorded
+        }
     };
     span.record("snapshots", recorded.snapshots);
     span.record("markets_written", recorded.markets_written);

@@ -381,7 +381,7 @@ crate::sqlite!(exhausted_retries_are_an_error_event_after_a_warning_per_refusal)
 
 /// Snapshot writes name their write path and count what they wrote: `write_snapshots` on
 /// the pool (COPY, or SQLite's), inside a caller's transaction (`UNNEST`), and
-/// `record_odds`.
+/// `record_odds` on the pool (COPY too).
 async fn snapshot_writes_name_their_path_and_count_what_they_wrote(db: &DatabaseConnection) {
     use sea_orm::TransactionTrait;
     let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
@@ -419,6 +419,7 @@ async fn snapshot_writes_name_their_path_and_count_what_they_wrote(db: &Database
 
     let (recorded, trace) = traced(store::record_odds(db, &round(&events, 1, 3, at(10)))).await;
     recorded.expect("record_odds");
+    let path = if postgres { "copy" } else { "sqlite" };
     let fields = [
         ("captures", "2"),
         ("markets", "6"),
