@@ -60,6 +60,20 @@ pub enum StoreError {
         /// The database's message.
         message: String,
     },
+    /// Capture `capture` of a snapshot write names a competitor event that does not exist
+    /// (never written, or purged since): the foreign key of
+    /// `competitor_odds_snapshots.competitor_event_id` refused it. The first such capture
+    /// of the batch is named; nothing of the batch was written.
+    #[error(
+        "capture {capture} of the batch (0-based): competitor event {competitor_event_id} \
+         does not exist; write the event with `upsert_events` first"
+    )]
+    UnknownEvent {
+        /// Position of the capture in the batch (0-based).
+        capture: usize,
+        /// The `competitor_event_id` it gave.
+        competitor_event_id: i32,
+    },
     /// A row repeats a unique key (a unique constraint refused it).
     #[error("unique violation{}: {message}", constraint_suffix(.constraint))]
     UniqueViolation {

@@ -79,6 +79,7 @@ impl History for super::copy::CopyTransaction<'_> {
 
 /// What a fold did: its counts, and the ids of the history it wrote (in input order in
 /// full mode, in the order written in change mode).
+#[derive(Default)]
 pub(crate) struct Folded {
     pub(crate) recorded: RecordedOdds,
     pub(crate) ids: Vec<i64>,

@@ -27,8 +27,15 @@ pub use record::{RecordedOdds, record_odds};
 use chrono::{DateTime, Utc};
 use entity::outcome::Outcomes;
 use entity::validation::ValidationError;
-use entity::{SnapshotKind, clock, competitor_market_odds, competitor_odds_snapshot};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Set};
+use std::collections::HashSet;
+
+use entity::{
+    SnapshotKind, clock, competitor_event, competitor_market_odds, competitor_odds_snapshot,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    Set,
+};
 use serde::{Deserialize, Serialize};
 
 use super::TRACING_TARGET;
@@ -151,7 +158,9 @@ pub(crate) const MARKETS_PER_STATEMENT: usize = 20_000;
 /// - [`StoreError::InvalidRow`] naming the snapshot and the field (`captured_at`);
 /// - [`StoreError::InvalidMarket`] naming the snapshot, the market and the field;
 /// - [`StoreError::DuplicateInBatch`] when a capture holds the same market twice;
-/// - [`StoreError::ForeignKeyViolation`] for an unknown competitor event or scrape run;
+/// - [`StoreError::UnknownEvent`] naming the first capture whose competitor event does
+///   not exist;
+/// - [`StoreError::ForeignKeyViolation`] for an unknown scrape run;
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written on any error.
 #[tracing::instrument(
@@ -187,13 +196,17 @@ where
             retrying(true, || {
                 copy::write_snapshots(pool, snapshots, &prepared, Mode::Full)
             })
-            .await?
+            .await
         }
         #[cfg(not(feature = "postgres"))]
         WritePath::Copy(pool) => match *pool {},
         WritePath::Unnest | WritePath::Sqlite => {
-            in_transaction!(db, |txn| fold(&txn, snapshots, &prepared, Mode::Full)).await?
+            in_transaction!(db, |txn| fold(&txn, snapshots, &prepared, Mode::Full)).await
         }
+    };
+    let folded = match folded {
+        Ok(folded) => folded,
+        Err(err) => return Err(name_unknown_event(db, snapshots, err).await),
     };
     span.record(
         "rows_written",
@@ -286,6 +299,45 @@ pub(crate) fn validate(snapshots: &[NewSnapshot]) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// `err` as the caller should see it: a foreign key violation of a batch whose captures
+/// name a competitor event that does not exist becomes [`StoreError::UnknownEvent`],
+/// naming the first such capture; anything else (an unknown scrape run, or a lookup that
+/// itself fails) stays as it was. Runs after the write was rolled back, so only the error
+/// path pays for the lookup.
+pub(crate) async fn name_unknown_event<C: ConnectionTrait>(
+    db: &C,
+    captures: &[NewSnapshot],
+    err: StoreError,
+) -> StoreError {
+    if !matches!(err, StoreError::ForeignKeyViolation { .. }) {
+        return err;
+    }
+    let mut ids: Vec<i64> = captures
+        .iter()
+        .map(|capture| i64::from(capture.competitor_event_id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let existing = competitor_event::Entity::find()
+        .select_only()
+        .column(competitor_event::Column::Id)
+        .filter(is_in_ids(db.get_database_backend(), "id", &ids))
+        .into_tuple::<i32>()
+        .all(db)
+        .await;
+    let Ok(existing) = existing else {
+        return err;
+    };
+    let existing: HashSet<i32> = existing.into_iter().collect();
+    captures
+        .iter()
+        .position(|capture| !existing.contains(&capture.competitor_event_id))
+        .map_or(err, |capture| StoreError::UnknownEvent {
+            capture,
+            competitor_event_id: captures[capture].competitor_event_id,
+        })
 }
 
 /// `$1` ids from the snapshots' sequence, ascending (PostgreSQL; both of its write paths

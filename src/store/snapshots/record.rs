@@ -12,8 +12,8 @@ use tracing::field::Empty;
 #[cfg(feature = "postgres")]
 use super::copy;
 use super::{
-    Mode, NewSnapshot, StoreConnection, StoreError, TRACING_TARGET, WritePath, fold,
-    in_transaction, prepare, retrying, validate,
+    Folded, Mode, NewSnapshot, StoreConnection, StoreError, TRACING_TARGET, WritePath, fold,
+    in_transaction, name_unknown_event, prepare, retrying, validate,
 };
 
 /// What one [`record_odds`] call did.
@@ -76,7 +76,9 @@ pub struct RecordedOdds {
 /// - [`StoreError::InvalidRow`] / [`StoreError::InvalidMarket`] as
 ///   [`write_snapshots`](super::write_snapshots);
 /// - [`StoreError::DuplicateInBatch`] when a capture holds the same market twice;
-/// - [`StoreError::ForeignKeyViolation`] for an unknown competitor event or scrape run;
+/// - [`StoreError::UnknownEvent`] naming the first capture whose competitor event does
+///   not exist;
+/// - [`StoreError::ForeignKeyViolation`] for an unknown scrape run;
 /// - [`StoreError::Contention`] when every attempt was refused for lock contention;
 /// - [`StoreError::Db`] for other database errors. Nothing is written, in either
 ///   table, on any error.
@@ -107,23 +109,24 @@ where
     let path = WritePath::of(db)?;
     let span = tracing::Span::current();
     span.record("path", path.name());
-    let recorded = match path {
-        _ if captures.is_empty() => RecordedOdds::default(),
+    let folded = match path {
+        _ if captures.is_empty() => Ok(Folded::default()),
         #[cfg(feature = "postgres")]
         WritePath::Copy(pool) => {
             retrying(true, || {
                 copy::write_snapshots(pool, captures, &prepared, Mode::Change)
             })
-            .await?
-            .recorded
+            .await
         }
         #[cfg(not(feature = "postgres"))]
         WritePath::Copy(pool) => match *pool {},
         WritePath::Unnest | WritePath::Sqlite => {
-            in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change))
-                .await?
-                .recorded
+            in_transaction!(db, |txn| fold(&txn, captures, &prepared, Mode::Change)).await
         }
+    };
+    let recorded = match folded {
+        Ok(folded) => folded.recorded,
+        Err(err) => return Err(name_unknown_event(db, captures, err).await),
     };
     span.record("snapshots", recorded.snapshots);
     span.record("markets_written", recorded.markets_written);

@@ -91,14 +91,37 @@ async fn a_snapshot_of_an_unknown_event_writes_nothing(db: &DatabaseConnection) 
             store::write_snapshots(db, &batch).await
         };
         let err = result.expect_err("unknown event");
-        assert_foreign_key_refusal(
-            db,
-            &err,
-            "fk_competitor_odds_snapshots_competitor_event_id_competitor_eve",
+        assert!(
+            matches!(
+                err,
+                StoreError::UnknownEvent {
+                    capture: 2,
+                    competitor_event_id: 999_999
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .contains("capture 2 of the batch (0-based): competitor event 999999"),
+            "{err}"
         );
         assert_eq!(count(db, "competitor_odds_snapshots").await, 0);
         assert_eq!(count(db, "competitor_market_odds").await, 0);
     }
+
+    // An unknown scrape run, with every event known, stays the constraint's refusal.
+    let mut batch = round(&events, 0, 4, at(0));
+    batch[1].scrape_run_id = Some(999_999);
+    let err = store::write_snapshots(db, &batch)
+        .await
+        .expect_err("unknown scrape run");
+    assert_foreign_key_refusal(
+        db,
+        &err,
+        "fk_competitor_odds_snapshots_scrape_run_id_scrape_runs",
+    );
+    assert_eq!(count(db, "competitor_odds_snapshots").await, 0);
 }
 both!(a_snapshot_of_an_unknown_event_writes_nothing);
 
