@@ -9,12 +9,12 @@
 
 use tracing::field::Empty;
 
-#[cfg(feature = "postgres")]
-use super::copy;
 use super::{
     Folded, Mode, NewSnapshot, StoreConnection, StoreError, TRACING_TARGET, WritePath, fold,
-    in_transaction, name_unknown_event, prepare, retrying, validate,
+    in_transaction, name_unknown_event, prepare, validate,
 };
+#[cfg(feature = "postgres")]
+use super::{copy, retrying};
 
 /// What one [`record_odds`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
