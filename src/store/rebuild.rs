@@ -31,7 +31,7 @@ const EVENTS_PER_TRANSACTION: usize = 1_000;
 /// Recomputes the current odds (`competitor_market_odds_current`) of `events` (`None`:
 /// every competitor event) from their history, for an operator who wrote history by hand
 /// or restored a backup: deletes their current rows, then folds their snapshots in capture
-/// order, as writing them one capture at a time does (see [`migration::fold`]). Idempotent:
+/// order, as writing them one capture at a time does (the migration crate's `fold` module). Idempotent:
 /// on history the store and the other writers kept, it changes nothing.
 ///
 /// Batches of 1,000 events, each its own transaction holding the events' locks, so writes
