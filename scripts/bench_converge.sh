@@ -14,11 +14,15 @@
 #      migration that takes it);
 #   4. meanwhile, once that lock is seen, one market insert (as the service would write)
 #      is timed: how long a write issued during the migration waits.
-# Usage: scripts/bench_converge.sh [MARKETS]   (needs psql)
+# With `--fold-apart`, migrations 1 to 3 run first, untimed, and steps 2 to 4 measure
+# migration 4 alone: the fold of the history into the current odds (the backfill), which
+# holds ACCESS EXCLUSIVE on the snapshots from its ADD COLUMN to its commit.
+# Usage: scripts/bench_converge.sh [MARKETS] [--fold-apart]   (needs psql)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 markets="${1:-1000000}"
+fold_apart="${2:-}"
 url="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/competitor_odds}"
 server="${url%/*}"
 admin="$server/postgres"
@@ -99,6 +103,12 @@ awk -v s="$build_start" -v e="$build_end" 'BEGIN { printf "built and analysed in
 log="$(mktemp -d)"
 trap 'rm -rf "$log"' EXIT
 
+if [ "$fold_apart" = "--fold-apart" ]; then
+  DATABASE_URL="$bench" target/release/migration up -n 3 >"$log/up3" 2>&1 || { cat "$log/up3"; exit 1; }
+  psql -q "$bench" -c "VACUUM ANALYZE" >/dev/null
+  echo "migrations 1 to 3 applied (untimed); timing migration 4 alone"
+fi
+
 # How long another session holds an ACCESS EXCLUSIVE lock on a competitor table: the sum
 # over polls that saw it, and in how many windows (one per migration that takes it); ends
 # 3 s after the last sighting (or after 30 minutes without one).
@@ -145,7 +155,8 @@ watcher=$!
 (
   for _ in $(seq 1 6000); do
     held="$(psql -At "$bench" -c "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock'
-      AND granted AND relation = 'competitor_market_odds'::regclass")"
+      AND granted AND relation IN ('competitor_market_odds'::regclass,
+                                   'competitor_odds_snapshots'::regclass)")"
     [ "$held" != 0 ] && break
     sleep 0.02
   done
@@ -168,6 +179,7 @@ awk -v s="$up_start" -v e="$up_end" 'BEGIN { printf "up: %.2f s (process start t
 echo "ACCESS EXCLUSIVE on the competitor tables: $(sed -n 's/.*lock_seconds=\([0-9.]*\) windows=\([0-9]*\).*/\1 s in \2 windows/p' "$log/locks") (pg_locks polled every 10 ms)"
 echo "a market insert issued once the lock was seen waited: $(cat "$log/insert") s"
 psql -At "$bench" -c "SELECT 'after up: ' || (SELECT count(*) FROM competitor_market_odds) || ' market odds (1 is the probe), '
+  || (SELECT count(*) FROM competitor_market_odds_current) || ' current markets, '
   || (SELECT count(*) FROM pg_constraint WHERE conname LIKE 'ck_competitor_%') || ' source CHECKs; snapshots '
   || string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ') FROM pg_attribute
   WHERE attrelid = 'competitor_odds_snapshots'::regclass AND attname IN ('captured_at', 'last_confirmed_at')"
