@@ -14,7 +14,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use super::TRACING_TARGET;
-use super::backend::{Columns, FromColumns, by_position, id_list, is_in_ids, statement};
+use super::backend::{Columns, FromColumns, by_position, event_id_list, is_in_ids, statement};
 use super::error::StoreError;
 
 /// The current odds of one competitor event.
@@ -51,8 +51,7 @@ struct CurrentRow {
     handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    /// The outcomes as JSON text.
-    outcomes: Option<String>,
+    outcomes: Option<Outcomes>,
     changed_at: Option<DateTime<Utc>>,
     unavailable_at: Option<DateTime<Utc>>,
 }
@@ -70,7 +69,7 @@ impl FromColumns for CurrentRow {
             handicap_type: row.column(6)?,
             handicap_home: row.column(7)?,
             handicap_away: row.column(8)?,
-            outcomes: row.column(9)?,
+            outcomes: row.json(9)?,
             changed_at: row.column(10)?,
             unavailable_at: row.column(11)?,
         })
@@ -126,12 +125,11 @@ where
             "SELECT CAST(c.competitor_event_id AS bigint) AS event_id, \
                  CAST(NULL AS timestamptz) AS freshness, \
                  c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
-                 c.handicap_home, c.handicap_away, CAST(c.outcomes AS text) AS outcomes, \
-                 c.changed_at, c.unavailable_at \
+                 c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
              FROM competitor_market_odds_current c WHERE c.competitor_event_id = ANY($1) \
              UNION ALL \
              SELECT e.id, f.freshness, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL \
-             FROM (SELECT DISTINCT unnest($1::bigint[]) AS id) e \
+             FROM (SELECT DISTINCT unnest($1::integer[]) AS id) e \
              CROSS JOIN LATERAL ( \
                  SELECT COALESCE(s.last_confirmed_at, s.captured_at) AS freshness \
                  FROM competitor_odds_snapshots s \
@@ -139,17 +137,17 @@ where
                  ORDER BY s.captured_at DESC, s.id DESC LIMIT 1) f"
         }
     };
-    let ids: Vec<i64> = event_ids.iter().map(|id| i64::from(*id)).collect();
     let rows = db
-        .query_all_raw(statement(backend, sql, vec![id_list(backend, &ids)]))
+        .query_all_raw(statement(
+            backend,
+            sql,
+            vec![event_id_list(backend, event_ids)],
+        ))
         .await?;
-    let rows = rows
-        .iter()
-        .map(by_position::<CurrentRow>)
-        .collect::<Result<Vec<_>, _>>()?;
-
-    let mut odds: HashMap<i32, CurrentOdds> = HashMap::new();
-    for row in rows {
+    // One pass: each row decoded straight into its event's entry.
+    let mut odds: HashMap<i32, CurrentOdds> = HashMap::with_capacity(event_ids.len());
+    for row in &rows {
+        let row = by_position::<CurrentRow>(row)?;
         let event = i32::try_from(row.event_id).map_err(|_| {
             StoreError::Db(sea_orm::DbErr::Type(format!(
                 "competitor event id {} out of range",
@@ -164,11 +162,6 @@ where
             row.changed_at,
         ) {
             (Some(id), Some(market_id), Some(name), Some(outcomes), Some(changed_at)) => {
-                let outcomes = serde_json::from_str::<Outcomes>(&outcomes).map_err(|err| {
-                    StoreError::Db(DbErr::Json(format!(
-                        "outcomes of current market {id}: {err}"
-                    )))
-                })?;
                 Some(current::Model {
                     id,
                     competitor_event_id: event,

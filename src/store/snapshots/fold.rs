@@ -28,7 +28,7 @@ use std::borrow::Cow;
 
 use super::sqlite;
 use super::{
-    NewMarket, NewSnapshot, RecordedOdds, StoreError, id_list, is_in_ids, lock_events,
+    NewMarket, NewSnapshot, RecordedOdds, StoreError, event_id_list, is_in_ids, lock_events,
     newest_snapshots, statement, unnest, write_in_transaction,
 };
 use crate::store::TRACING_TARGET;
@@ -523,7 +523,6 @@ async fn stored_markets<C: ConnectionTrait>(
     events: &[i32],
 ) -> Result<Vec<QueryResult>, StoreError> {
     let backend = conn.get_database_backend();
-    let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
     let of_events = match backend {
         DbBackend::Sqlite => "competitor_event_id IN (SELECT value FROM json_each($1))",
         _ => "competitor_event_id = ANY($1)",
@@ -535,7 +534,11 @@ async fn stored_markets<C: ConnectionTrait>(
          FROM competitor_market_odds_current WHERE {of_events}"
     );
     Ok(conn
-        .query_all_raw(statement(backend, &sql, vec![id_list(backend, &ids)]))
+        .query_all_raw(statement(
+            backend,
+            &sql,
+            vec![event_id_list(backend, events)],
+        ))
         .await?)
 }
 

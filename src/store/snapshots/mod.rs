@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use super::TRACING_TARGET;
 use super::backend::not_built;
 pub(crate) use super::backend::{
-    array, id_list, is_in_ids, lock_events, rows_per_statement, statement,
+    array, event_id_list, is_in_ids, lock_events, rows_per_statement, statement,
 };
 pub(crate) use super::connection::StoreConnection;
 use super::connection::{PgPool, postgres_pool_of};
