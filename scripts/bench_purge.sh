@@ -2,7 +2,9 @@
 # How fast purge_snapshots_before deletes change-mode history (examples/bench_purge.rs),
 # each run in a fresh database `competitor_bench_purge` on the server of DATABASE_URL
 # (needs psql). With `--against REV`, the same example is first built from commit REV of
-# this repository (a temporary worktree, the same target directory) and run the same way,
+# this repository (a temporary worktree, with a target directory of its own under
+# target/against: sharing this tree's would let cargo take one build for the other, as
+# both have the same package names and relative paths) and run the same way,
 # so the two lines compare the purge of REV and of this tree on the same machine and data.
 # Other arguments go to bench_purge, e.g.
 #   scripts/bench_purge.sh --against de9e66d --events 1000 --markets 60 --rounds 24
@@ -41,9 +43,9 @@ trap cleanup EXIT
 if [ -n "$against" ]; then
   git worktree add -q --detach "$work/tree" "$against"
   cp examples/bench_purge.rs "$work/tree/examples/bench_purge.rs"
-  (cd "$work/tree" && CARGO_TARGET_DIR="$root/target" \
+  (cd "$work/tree" && CARGO_TARGET_DIR="$root/target/against" \
     cargo build -q --release --example bench_purge -p competitor-db)
-  cp target/release/examples/bench_purge "$work/bench_purge_against"
+  cp target/against/release/examples/bench_purge "$work/bench_purge_against"
 fi
 cargo build -q --release --example bench_purge -p competitor-db
 
