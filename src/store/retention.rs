@@ -18,7 +18,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value}
 use tracing::field::Empty;
 
 use super::TRACING_TARGET;
-use super::backend::{id_list, is_in_ids, lock_events};
+use super::backend::{event_id_list, id_list, is_in_ids, lock_events};
 use super::connection::StoreConnection;
 use super::error::StoreError;
 use super::retry::in_transaction;
@@ -171,7 +171,9 @@ fn sql(backend: DbBackend, template: &str) -> String {
 }
 
 /// The snapshots before `{2}` (the cutoff) of the events `{1}` that nothing stands on
-/// (see [`purge_snapshots_before`]); `{OUTCOMES}` is the outcomes as text.
+/// (see [`purge_snapshots_before`]); `{OUTCOMES}` is the outcomes as text. The current
+/// rows are read for the batch's events only (`{CURRENT_OF_EVENTS}`): joined on the event
+/// alone, PostgreSQL hashed the whole current table for every batch, 40% of its time.
 const DOOMED_SNAPSHOTS: &str = "\
 WITH s AS (
     SELECT id, competitor_event_id AS e, captured_at, kind
@@ -200,11 +202,12 @@ keep AS (
     SELECT s.id FROM s JOIN competitor_market_odds_current c
         ON c.competitor_event_id = s.e
         AND (c.changed_at = s.captured_at OR c.unavailable_at = s.captured_at)
-    WHERE s.kind <> 'stale'
+    WHERE s.kind <> 'stale' AND {CURRENT_OF_EVENTS}
     UNION
     SELECT w.id FROM s f
         JOIN competitor_market_odds_current c
             ON c.competitor_event_id = f.e AND c.changed_at = f.captured_at
+            AND {CURRENT_OF_EVENTS}
         JOIN s w ON w.e = f.e AND w.kind <> 'stale' AND w.captured_at <= f.captured_at
             AND w.captured_at >= COALESCE((
                 SELECT MAX(p.captured_at) FROM s p
@@ -222,25 +225,30 @@ async fn purge_events_history(
 ) -> Result<PurgedSnapshots, StoreError> {
     lock_events(txn, events).await?;
     let backend = txn.get_database_backend();
-    let (of_events, outcomes) = match backend {
+    let (of_events, current_of_events, outcomes) = match backend {
         DbBackend::Sqlite => (
             "competitor_event_id IN (SELECT value FROM json_each(?1))",
+            "c.competitor_event_id IN (SELECT value FROM json_each(?1))",
             "m.outcomes",
         ),
-        _ => ("competitor_event_id = ANY($1)", "CAST(m.outcomes AS text)"),
+        _ => (
+            "competitor_event_id = ANY($1)",
+            "c.competitor_event_id = ANY($1)",
+            "CAST(m.outcomes AS text)",
+        ),
     };
     let doomed_sql = sql(
         backend,
         &DOOMED_SNAPSHOTS
             .replace("{EVENTS}", of_events)
+            .replace("{CURRENT_OF_EVENTS}", current_of_events)
             .replace("{OUTCOMES}", outcomes),
     );
-    let ids: Vec<i64> = events.iter().map(|id| i64::from(*id)).collect();
     let doomed: Vec<i64> = txn
         .query_all_raw(Statement::from_sql_and_values(
             backend,
             doomed_sql,
-            [id_list(backend, &ids), Value::from(cutoff)],
+            [event_id_list(backend, events), Value::from(cutoff)],
         ))
         .await?
         .iter()
