@@ -42,7 +42,7 @@ pub struct CompetitorOdds {
 /// One row of the current-odds query: the event, its freshness, and one current market
 /// if it has any.
 struct CurrentRow {
-    event_id: i64,
+    event_id: i32,
     freshness: Option<DateTime<Utc>>,
     id: Option<i64>,
     betpawa_market_id: Option<String>,
@@ -122,7 +122,7 @@ where
         // market index once per event, twice as slow for 1,000 events; `= ANY($1)` is one
         // index scan in either plan.
         _ => {
-            "SELECT CAST(c.competitor_event_id AS bigint) AS event_id, \
+            "SELECT c.competitor_event_id AS event_id, \
                  CAST(NULL AS timestamptz) AS freshness, \
                  c.id, c.betpawa_market_id, c.betpawa_market_name, c.line, c.handicap_type, \
                  c.handicap_home, c.handicap_away, c.outcomes, c.changed_at, c.unavailable_at \
@@ -148,12 +148,7 @@ where
     let mut odds: HashMap<i32, CurrentOdds> = HashMap::with_capacity(event_ids.len());
     for row in &rows {
         let row = by_position::<CurrentRow>(row)?;
-        let event = i32::try_from(row.event_id).map_err(|_| {
-            StoreError::Db(sea_orm::DbErr::Type(format!(
-                "competitor event id {} out of range",
-                row.event_id
-            )))
-        })?;
+        let event = row.event_id;
         let market = match (
             row.id,
             row.betpawa_market_id,
