@@ -62,7 +62,10 @@ const BATCH: u64 = 1_000;
 ///   from the cutoff still shows the odds in effect then;
 /// - the snapshots at each current market's `changed_at` and `unavailable_at`, where its
 ///   current odds and availability were set, and, where a full capture set them, the
-///   snapshots back to the full capture before it, which show what it changed from.
+///   snapshots back to the full capture before it, and the market's newest history row
+///   before that capture with every full capture in between: what it changed from (a
+///   market a change-mode capture withdrew and a full capture offers again, same odds,
+///   came back there).
 ///
 /// So [`rebuild_current_odds`](super::rebuild_current_odds) on what is left gives the
 /// current odds the table holds. Stale snapshots (history only) go whatever their age.
@@ -188,6 +191,21 @@ ranked AS (
             ORDER BY s.captured_at DESC, s.id DESC) AS newest_of_its_kind
     FROM s JOIN competitor_market_odds m ON m.snapshot_id = s.id
     WHERE s.captured_at < {2} AND s.kind <> 'stale'),
+came_from AS (
+    SELECT r.id, f.e, r.captured_at AS row_at, f.captured_at AS full_at,
+        row_number() OVER (
+            PARTITION BY f.id, c.id ORDER BY r.captured_at DESC, r.id DESC) AS newest
+    FROM s f
+        JOIN competitor_market_odds_current c ON c.competitor_event_id = f.e
+            AND (c.changed_at = f.captured_at OR c.unavailable_at = f.captured_at)
+        JOIN s r ON r.e = f.e AND r.kind <> 'stale' AND r.captured_at < f.captured_at
+        JOIN competitor_market_odds m ON m.snapshot_id = r.id
+            AND m.betpawa_market_id = c.betpawa_market_id
+            AND m.line IS NOT DISTINCT FROM c.line
+            AND m.handicap_type IS NOT DISTINCT FROM c.handicap_type
+            AND m.handicap_home IS NOT DISTINCT FROM c.handicap_home
+            AND m.handicap_away IS NOT DISTINCT FROM c.handicap_away
+    WHERE f.kind = 'full'),
 keep AS (
     SELECT id FROM (
         SELECT id, row_number() OVER (PARTITION BY e ORDER BY captured_at DESC, id DESC) AS n
@@ -210,7 +228,14 @@ keep AS (
                 SELECT MAX(p.captured_at) FROM s p
                 WHERE p.e = f.e AND p.kind = 'full' AND p.captured_at < f.captured_at),
                 f.captured_at)
-    WHERE f.kind = 'full')
+    WHERE f.kind = 'full'
+    UNION
+    SELECT id FROM came_from WHERE newest = 1
+    UNION
+    SELECT w.id FROM came_from b
+        JOIN s w ON w.e = b.e AND w.kind = 'full'
+            AND w.captured_at > b.row_at AND w.captured_at < b.full_at
+    WHERE b.newest = 1)
 SELECT id FROM s WHERE captured_at < {2} AND id NOT IN (SELECT id FROM keep) ORDER BY id";
 
 /// Deletes, in `txn`, the snapshots of `events` that [`DOOMED_SNAPSHOTS`] finds, with
