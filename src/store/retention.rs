@@ -179,33 +179,37 @@ const DOOMED_SNAPSHOTS: &str = "\
 WITH s AS (
     SELECT id, competitor_event_id AS e, captured_at, kind
     FROM competitor_odds_snapshots WHERE {EVENTS}),
-ranked AS (
-    SELECT m.snapshot_id, {OUTCOMES} = '[]' AS withdrawn,
-        row_number() OVER (
-            PARTITION BY s.e, m.betpawa_market_id, m.line, m.handicap_type,
-                m.handicap_home, m.handicap_away
-            ORDER BY s.captured_at DESC, s.id DESC) AS newest_row,
-        row_number() OVER (
-            PARTITION BY s.e, m.betpawa_market_id, m.line, m.handicap_type,
-                m.handicap_home, m.handicap_away, {OUTCOMES} = '[]'
-            ORDER BY s.captured_at DESC, s.id DESC) AS newest_of_its_kind
+hist AS (
+    SELECT s.id, s.e, s.captured_at, m.betpawa_market_id, m.line, m.handicap_type,
+        m.handicap_home, m.handicap_away, {OUTCOMES} = '[]' AS withdrawn
     FROM s JOIN competitor_market_odds m ON m.snapshot_id = s.id
-    WHERE s.captured_at < {2} AND s.kind <> 'stale'),
-came_from AS (
-    SELECT r.id, f.e, r.captured_at AS row_at, f.captured_at AS full_at,
+    WHERE s.kind <> 'stale'),
+ranked AS (
+    SELECT id AS snapshot_id, withdrawn,
         row_number() OVER (
-            PARTITION BY f.id, c.id ORDER BY r.captured_at DESC, r.id DESC) AS newest
-    FROM s f
-        JOIN competitor_market_odds_current c ON c.competitor_event_id = f.e
-            AND (c.changed_at = f.captured_at OR c.unavailable_at = f.captured_at)
-        JOIN s r ON r.e = f.e AND r.kind <> 'stale' AND r.captured_at < f.captured_at
-        JOIN competitor_market_odds m ON m.snapshot_id = r.id
-            AND m.betpawa_market_id = c.betpawa_market_id
-            AND m.line IS NOT DISTINCT FROM c.line
-            AND m.handicap_type IS NOT DISTINCT FROM c.handicap_type
-            AND m.handicap_home IS NOT DISTINCT FROM c.handicap_home
-            AND m.handicap_away IS NOT DISTINCT FROM c.handicap_away
+            PARTITION BY e, betpawa_market_id, line, handicap_type, handicap_home, handicap_away
+            ORDER BY captured_at DESC, id DESC) AS newest_row,
+        row_number() OVER (
+            PARTITION BY e, betpawa_market_id, line, handicap_type, handicap_home, handicap_away,
+                withdrawn
+            ORDER BY captured_at DESC, id DESC) AS newest_of_its_kind
+    FROM hist WHERE captured_at < {2}),
+set_by_full AS (
+    SELECT f.id AS full_id, f.e, f.captured_at AS full_at, c.id AS market,
+        c.betpawa_market_id, c.line, c.handicap_type, c.handicap_home, c.handicap_away
+    FROM s f JOIN competitor_market_odds_current c ON c.competitor_event_id = f.e
+        AND (c.changed_at = f.captured_at OR c.unavailable_at = f.captured_at)
     WHERE f.kind = 'full'),
+came_from AS (
+    SELECT h.id, t.e, h.captured_at AS row_at, t.full_at,
+        row_number() OVER (
+            PARTITION BY t.full_id, t.market ORDER BY h.captured_at DESC, h.id DESC) AS newest
+    FROM set_by_full t JOIN hist h ON h.e = t.e AND h.betpawa_market_id = t.betpawa_market_id
+        AND h.line IS NOT DISTINCT FROM t.line
+        AND h.handicap_type IS NOT DISTINCT FROM t.handicap_type
+        AND h.handicap_home IS NOT DISTINCT FROM t.handicap_home
+        AND h.handicap_away IS NOT DISTINCT FROM t.handicap_away
+        AND h.captured_at < t.full_at),
 keep AS (
     SELECT id FROM (
         SELECT id, row_number() OVER (PARTITION BY e ORDER BY captured_at DESC, id DESC) AS n
