@@ -5,6 +5,8 @@
 //!   [`migrate`] runs them at a service's start-up.
 //! - [`store`]: what services call to store whole competitor palimpsests fast.
 //! - [`sportradar`]: SportRadar ids as competitors publish them, turned into the stored form.
+//! - `soak` (features `testing` and `postgres`): a day of service life in minutes, the
+//!   soak benchmark's logic.
 
 #![warn(missing_docs, clippy::missing_errors_doc)]
 
@@ -16,6 +18,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 #[doc(inline)]
 pub use entity;
 pub use migration::{MIGRATION_LOCK_KEY, MIGRATION_TABLE, Migrator, MigratorTrait};
+#[cfg(all(feature = "testing", feature = "postgres"))]
+pub mod soak;
 pub mod sportradar;
 pub mod store;
 #[cfg(feature = "testing")]

@@ -62,7 +62,10 @@ const BATCH: u64 = 1_000;
 ///   from the cutoff still shows the odds in effect then;
 /// - the snapshots at each current market's `changed_at` and `unavailable_at`, where its
 ///   current odds and availability were set, and, where a full capture set them, the
-///   snapshots back to the full capture before it, which show what it changed from.
+///   snapshots back to the full capture before it, and the market's newest history row
+///   before that capture with every full capture in between: what it changed from (a
+///   market a change-mode capture withdrew and a full capture offers again, same odds,
+///   came back there).
 ///
 /// So [`rebuild_current_odds`](super::rebuild_current_odds) on what is left gives the
 /// current odds the table holds. Stale snapshots (history only) go whatever their age.
@@ -178,18 +181,37 @@ const DOOMED_SNAPSHOTS: &str = "\
 WITH s AS (
     SELECT id, competitor_event_id AS e, captured_at, kind
     FROM competitor_odds_snapshots WHERE {EVENTS}),
-ranked AS (
-    SELECT m.snapshot_id, {OUTCOMES} = '[]' AS withdrawn,
-        row_number() OVER (
-            PARTITION BY s.e, m.betpawa_market_id, m.line, m.handicap_type,
-                m.handicap_home, m.handicap_away
-            ORDER BY s.captured_at DESC, s.id DESC) AS newest_row,
-        row_number() OVER (
-            PARTITION BY s.e, m.betpawa_market_id, m.line, m.handicap_type,
-                m.handicap_home, m.handicap_away, {OUTCOMES} = '[]'
-            ORDER BY s.captured_at DESC, s.id DESC) AS newest_of_its_kind
+hist AS (
+    SELECT s.id, s.e, s.captured_at, m.betpawa_market_id, m.line, m.handicap_type,
+        m.handicap_home, m.handicap_away, {OUTCOMES} = '[]' AS withdrawn
     FROM s JOIN competitor_market_odds m ON m.snapshot_id = s.id
-    WHERE s.captured_at < {2} AND s.kind <> 'stale'),
+    WHERE s.kind <> 'stale'),
+ranked AS (
+    SELECT id AS snapshot_id, withdrawn,
+        row_number() OVER (
+            PARTITION BY e, betpawa_market_id, line, handicap_type, handicap_home, handicap_away
+            ORDER BY captured_at DESC, id DESC) AS newest_row,
+        row_number() OVER (
+            PARTITION BY e, betpawa_market_id, line, handicap_type, handicap_home, handicap_away,
+                withdrawn
+            ORDER BY captured_at DESC, id DESC) AS newest_of_its_kind
+    FROM hist WHERE captured_at < {2}),
+set_by_full AS (
+    SELECT f.id AS full_id, f.e, f.captured_at AS full_at, c.id AS market,
+        c.betpawa_market_id, c.line, c.handicap_type, c.handicap_home, c.handicap_away
+    FROM s f JOIN competitor_market_odds_current c ON c.competitor_event_id = f.e
+        AND (c.changed_at = f.captured_at OR c.unavailable_at = f.captured_at)
+    WHERE f.kind = 'full'),
+came_from AS (
+    SELECT h.id, t.e, h.captured_at AS row_at, t.full_at,
+        row_number() OVER (
+            PARTITION BY t.full_id, t.market ORDER BY h.captured_at DESC, h.id DESC) AS newest
+    FROM set_by_full t JOIN hist h ON h.e = t.e AND h.betpawa_market_id = t.betpawa_market_id
+        AND h.line IS NOT DISTINCT FROM t.line
+        AND h.handicap_type IS NOT DISTINCT FROM t.handicap_type
+        AND h.handicap_home IS NOT DISTINCT FROM t.handicap_home
+        AND h.handicap_away IS NOT DISTINCT FROM t.handicap_away
+        AND h.captured_at < t.full_at),
 keep AS (
     SELECT id FROM (
         SELECT id, row_number() OVER (PARTITION BY e ORDER BY captured_at DESC, id DESC) AS n
@@ -213,7 +235,14 @@ keep AS (
                 SELECT MAX(p.captured_at) FROM s p
                 WHERE p.e = f.e AND p.kind = 'full' AND p.captured_at < f.captured_at),
                 f.captured_at)
-    WHERE f.kind = 'full')
+    WHERE f.kind = 'full'
+    UNION
+    SELECT id FROM came_from WHERE newest = 1
+    UNION
+    SELECT w.id FROM came_from b
+        JOIN s w ON w.e = b.e AND w.kind = 'full'
+            AND w.captured_at > b.row_at AND w.captured_at < b.full_at
+    WHERE b.newest = 1)
 SELECT id FROM s WHERE captured_at < {2} AND id NOT IN (SELECT id FROM keep) ORDER BY id";
 
 /// Deletes, in `txn`, the snapshots of `events` that [`DOOMED_SNAPSHOTS`] finds, with

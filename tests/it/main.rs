@@ -12,6 +12,7 @@ mod migration_lock;
 mod migration_records;
 mod migrations;
 mod schema;
+mod soak;
 mod soft_delete;
 mod sportradar;
 mod sql;

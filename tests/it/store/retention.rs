@@ -220,6 +220,62 @@ async fn a_rebuild_after_purges_gives_the_current_odds(db: &DatabaseConnection) 
 }
 both!(a_rebuild_after_purges_gives_the_current_odds);
 
+/// A market withdrawn by a change-mode capture and brought back, same odds, by a full
+/// capture (the soak's foreign writer met it): the full capture changed it, so its
+/// `changed_at` is the full capture's time. A purge whose cutoff falls after the full
+/// capture keeps the withdrawal it came back from, so a rebuild still sees it come back;
+/// without it the rebuild kept the market's first odds and time. Likewise for a market a
+/// full capture withdrew by not offering it: the row it was withdrawn from stays.
+async fn a_rebuild_after_a_purge_sees_what_a_full_capture_changed_from(db: &DatabaseConnection) {
+    use crate::fold::{assert_rebuild_agrees, markets, service_capture};
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 2).await;
+    let (back, gone) = (events[0], events[1]);
+    let capture = |e: i32, minutes: i64, offered: Vec<store::NewMarket>| store::NewSnapshot {
+        competitor_event_id: e,
+        captured_at: at(minutes),
+        scrape_run_id: None,
+        raw_response: None,
+        markets: offered,
+    };
+    // `back`: market 0 withdrawn at 5 by change mode, back at 10 in a full capture.
+    store::record_odds(db, &[capture(back, 0, markets(back, &[(0, 0), (1, 0)]))])
+        .await
+        .unwrap();
+    store::record_odds(db, &[capture(back, 5, markets(back, &[(1, 0)]))])
+        .await
+        .unwrap();
+    store::write_snapshots(db, &[capture(back, 10, markets(back, &[(0, 0), (1, 0)]))])
+        .await
+        .unwrap();
+    // `gone`: market 1 repriced at 5 by change mode, withdrawn at 10 by the Python
+    // service's full capture not offering it.
+    store::record_odds(db, &[capture(gone, 0, markets(gone, &[(0, 0), (1, 0)]))])
+        .await
+        .unwrap();
+    store::record_odds(db, &[capture(gone, 5, markets(gone, &[(0, 0), (1, 1)]))])
+        .await
+        .unwrap();
+    service_capture(db, gone, 10, &markets(gone, &[(0, 0)])).await;
+    // A later round that changes nothing.
+    store::record_odds(
+        db,
+        &[
+            capture(back, 15, markets(back, &[(0, 0), (1, 0)])),
+            capture(gone, 15, markets(gone, &[(0, 0)])),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_rebuild_agrees(db, &events, "before any purge").await;
+    for cutoff in [12, 20] {
+        store::purge_snapshots_before(db, at(cutoff), 10)
+            .await
+            .unwrap();
+        assert_rebuild_agrees(db, &events, &format!("after a purge before {cutoff}")).await;
+    }
+}
+both!(a_rebuild_after_a_purge_sees_what_a_full_capture_changed_from);
+
 /// An upsert that revives a long soft-deleted event is held uncommitted while the purge
 /// of deleted rows runs: the purge leaves the event (its row is locked: skipped), and
 /// after the upsert commits the event, its history and the scraper's next write stand.
