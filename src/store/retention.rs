@@ -201,7 +201,7 @@ set_by_full AS (
         c.betpawa_market_id, c.line, c.handicap_type, c.handicap_home, c.handicap_away
     FROM s f JOIN competitor_market_odds_current c ON c.competitor_event_id = f.e
         AND (c.changed_at = f.captured_at OR c.unavailable_at = f.captured_at)
-    WHERE f.kind = 'full'),
+    WHERE f.kind = 'full' AND {CURRENT_OF_EVENTS}),
 came_from AS (
     SELECT h.id, t.e, h.captured_at AS row_at, t.full_at,
         row_number() OVER (
