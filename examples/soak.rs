@@ -3,7 +3,7 @@
 //! ```sh
 //! scripts/soak.sh                     # a fresh database, the defaults, then dropped
 //! DATABASE_URL=postgres://postgres@127.0.0.1:5432/soak \
-//!     cargo run --release --example soak -- --rounds 288
+//!     cargo run --release --example soak -- --rounds 288 --autovacuum
 //! ```
 //!
 //! Two scrapers, the Python service's full captures, readers and retention run together on
@@ -16,13 +16,14 @@
 //! ```
 //!
 //! Flags (defaults in parentheses, those of `SoakConfig::default()`): `--events` (1000) per
-//! competitor, `--markets` (60) per event, `--rounds` (288), `--round-minutes` (5),
-//! `--readers` (4), `--page-size` (50), `--history-every` (20), `--read-pause-ms` (0),
-//! `--foreign-share` (0.1), `--change-rate` (0.05), `--suspend-rate` (0.002),
-//! `--vanish-rate` (0.002), `--turnover` (3), `--purge-every` (12), `--keep-rounds` (12),
-//! `--purge-batch` (5000), `--vacuum-every` (0: never), `--idle-ms` (300), `--seed` (17),
-//! `--pool-size` (readers + 8), `--quiet` (no progress lines). Exit code 1 on a setup
-//! error, 2 when the soak ran with errors or a failed invariant.
+//! competitor, `--markets` (60) per event, `--rounds` (144, half a day; 288 is the whole
+//! day), `--round-minutes` (5), `--readers` (4), `--page-size` (50), `--history-every`
+//! (20), `--read-pause-ms` (0), `--foreign-share` (0.1), `--change-rate` (0.05),
+//! `--suspend-rate` (0.002), `--vanish-rate` (0.002), `--turnover` (3), `--purge-every`
+//! (12), `--keep-rounds` (12), `--purge-batch` (5000), `--idle-ms` (300), `--seed` (17),
+//! `--pool-size` (readers + 8), `--autovacuum` (autovacuum's rule after every round, for a
+//! server where it is off), `--quiet` (no progress lines). Exit code 1 on a setup error, 2
+//! when the soak ran with errors or a failed invariant.
 
 use std::time::Duration;
 
@@ -34,8 +35,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const USAGE: &str = "[--events N] [--markets N] [--rounds N] [--round-minutes N] [--readers N] \
     [--page-size N] [--history-every N] [--read-pause-ms N] [--foreign-share F] \
     [--change-rate F] [--suspend-rate F] [--vanish-rate F] [--turnover N] [--purge-every N] \
-    [--keep-rounds N] [--purge-batch N] [--vacuum-every N] [--idle-ms N] [--seed N] \
-    [--pool-size N] [--quiet]";
+    [--keep-rounds N] [--purge-batch N] [--idle-ms N] [--seed N] [--pool-size N] \
+    [--autovacuum] [--quiet]";
 
 fn options() -> Result<(SoakConfig, Option<u32>), Error> {
     let mut config = SoakConfig::default();
@@ -44,6 +45,10 @@ fn options() -> Result<(SoakConfig, Option<u32>), Error> {
     while let Some(flag) = args.next() {
         if flag == "--quiet" {
             config.progress = false;
+            continue;
+        }
+        if flag == "--autovacuum" {
+            config.autovacuum = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -81,7 +86,6 @@ fn options() -> Result<(SoakConfig, Option<u32>), Error> {
             "--purge-every" => config.purge_every = whole()? as usize,
             "--keep-rounds" => config.keep_rounds = whole()? as usize,
             "--purge-batch" => config.purge_batch = whole()? as usize,
-            "--vacuum-every" => config.vacuum_every = whole()? as usize,
             "--idle-ms" => config.idle_ms = whole()?,
             "--seed" => config.seed = whole()?,
             "--pool-size" => pool_size = Some(u32::try_from(whole()?)?),
@@ -118,7 +122,7 @@ async fn run() -> Result<bool, Error> {
     competitor_db::migrate(&db).await?;
     eprintln!(
         "soak: {} events x {} markets per competitor, {} rounds of {} simulated minutes, \
-         {} readers, foreign share {}, retention every {} rounds keeping {}, vacuum every {}",
+         {} readers, foreign share {}, retention every {} rounds keeping {}, autovacuum's rule {}",
         config.events,
         config.markets,
         config.rounds,
@@ -127,7 +131,7 @@ async fn run() -> Result<bool, Error> {
         config.foreign_share,
         config.purge_every,
         config.keep_rounds,
-        config.vacuum_every,
+        if config.autovacuum { "on" } else { "off" },
     );
     let report = soak::run(&db, &config).await?;
     eprintln!("{}", report.details());

@@ -7,13 +7,15 @@
 # docs/operations.md recommends for production ("Autovacuum for the current table"):
 #   ALTER TABLE competitor_market_odds_current SET (fillfactor = 70,
 #     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000)
-# The autovacuum settings act only where the server runs autovacuum (`SHOW autovacuum`);
-# the script says whether it does. Where it does not, `--vacuum-every N` (an option of the
-# example) runs `VACUUM competitor_market_odds_current` every N rounds instead.
+# fillfactor acts at once; the autovacuum settings only where autovacuum runs, and the
+# script says whether the server runs it (`SHOW autovacuum`). Where it does not, the
+# example's `--autovacuum` applies autovacuum's rule (the table's settings, else the
+# server's) after every round: scripts/soak.sh --table-settings --autovacuum
 #
 # Prints the example's stdout line (`soak rounds=..`), its `soak_details` line, the
 # current table's settings and how often it was vacuumed (by the example, by autovacuum);
-# the progress lines go to the log named at the end. Exit code: the example's (0: no error and every invariant held).
+# the progress lines go to the log named at the end. Exit code: the example's (0: no
+# error, and every invariant held).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

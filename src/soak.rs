@@ -21,9 +21,12 @@
 //!   round was in flight at any moment of it, else *idle*;
 //! - **retention**, every `purge_every` rounds: [`store::purge_snapshots_before`] keeping
 //!   the last `keep_rounds` rounds of simulated time, and [`store::purge_deleted_before`]
-//!   for events soft-deleted that long ago; with `vacuum_every`, also
-//!   `VACUUM (ANALYZE) competitor_market_odds_current` and `ANALYZE` of the other
-//!   competitor tables, what autovacuum does on a server where it runs.
+//!   for events soft-deleted that long ago;
+//! - with `autovacuum`, **autovacuum's rule** after every round, for a server where it is
+//!   off: each competitor table whose dead tuples, inserts or changes since its last
+//!   `VACUUM` or `ANALYZE` pass the thresholds of its settings (its own, else the server's)
+//!   is vacuumed or analyzed, as the autovacuum launcher, which looks at each database at
+//!   least once a minute, would do between two real 5-minute rounds.
 //!
 //! Errors of any task are counted, the first few printed to stderr, and the soak goes on.
 //! At the end, with every task stopped, [`run`] measures the current table's dead tuples
@@ -48,8 +51,9 @@ use crate::store::{self, NewMarket, NewSnapshot, StoreError};
 use crate::testing;
 
 /// What a soak runs: sizes, rates and the rhythm of its tasks. [`Default`] suits a
-/// 2-core machine and about ten minutes of wall time: 288 rounds, a day of 5-minute
-/// rounds.
+/// 2-core machine and about ten minutes of wall time: 144 rounds of 5 simulated minutes,
+/// half a day (`rounds: 288` is the whole day; on the 2-core machine this was written on,
+/// shared with another build, it took 19 minutes).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SoakConfig {
     /// Events in each competitor's palimpsest (linked to as many shared Betpawa events).
@@ -89,9 +93,11 @@ pub struct SoakConfig {
     pub keep_rounds: usize,
     /// `batch_size` of [`store::purge_snapshots_before`].
     pub purge_batch: usize,
-    /// `VACUUM competitor_market_odds_current` every `vacuum_every` rounds, from the
-    /// retention task (0: never): what autovacuum does where the server runs it.
-    pub vacuum_every: usize,
+    /// After every round, `VACUUM` and `ANALYZE` of the competitor tables that
+    /// autovacuum's thresholds (`autovacuum_vacuum_threshold`,
+    /// `autovacuum_vacuum_scale_factor`, the insert and analyze ones; the table's settings,
+    /// else the server's) say are due: what autovacuum does where the server runs it.
+    pub autovacuum: bool,
     /// Pause after both scrapers' round, in milliseconds, before the next round starts:
     /// the time the readers' idle latencies are measured in.
     pub idle_ms: u64,
@@ -106,7 +112,7 @@ impl Default for SoakConfig {
         SoakConfig {
             events: 1_000,
             markets: 60,
-            rounds: 288,
+            rounds: 144,
             round_minutes: 5,
             readers: 4,
             page_size: 50,
@@ -120,7 +126,7 @@ impl Default for SoakConfig {
             purge_every: 12,
             keep_rounds: 12,
             purge_batch: 5_000,
-            vacuum_every: 0,
+            autovacuum: false,
             idle_ms: 300,
             seed: 17,
             progress: true,
@@ -210,9 +216,15 @@ pub struct SoakReport {
     pub purges: u64,
     /// Retention runs skipped because the previous one was still running.
     pub purges_skipped: u64,
-    /// `VACUUM`s of the current table run.
+    /// `VACUUM`s of competitor tables run by the autovacuum rule.
     pub vacuums: u64,
-    /// The longest retention run (purges and `VACUUM`), ms.
+    /// Of them, `VACUUM`s of the current table.
+    pub current_vacuums: u64,
+    /// `ANALYZE`s of competitor tables run by the autovacuum rule (with a `VACUUM` or alone).
+    pub analyzes: u64,
+    /// Rounds whose autovacuum check was skipped because the previous one still ran.
+    pub autovacuum_skipped: u64,
+    /// The longest retention run (both purges), ms.
     pub retention_ms_max: f64,
     /// How long the final check's rebuild of the current table took, s.
     pub rebuild_seconds: f64,
@@ -262,7 +274,7 @@ impl SoakReport {
 
     /// The figures beside the line: idle and busy read counts, odds history calls, the
     /// current table's updates and HOT updates, its size, the foreign writer's captures,
-    /// retention and `VACUUM` runs, wall time.
+    /// retention runs, autovacuum's work, wall time.
     pub fn details(&self) -> String {
         let hot = if self.current_updates == 0 {
             0.0
@@ -274,7 +286,8 @@ impl SoakReport {
              current_hot_updates={} hot_update_ratio={hot:.3} current_table_mb={:.1} \
              foreign_captures={} foreign_insert_ms_p50={:.1} foreign_insert_ms_p99={:.1} \
              foreign_commit_ms_p50={:.1} foreign_commit_ms_p99={:.1} purges={} \
-             purges_skipped={} vacuums={} retention_ms_max={:.0} rebuild_seconds={:.1} \
+             purges_skipped={} vacuums={} current_vacuums={} analyzes={} \
+             autovacuum_skipped={} retention_ms_max={:.0} rebuild_seconds={:.1} \
              seconds={:.0}",
             self.reads_idle,
             self.reads - self.reads_idle,
@@ -290,6 +303,9 @@ impl SoakReport {
             self.purges,
             self.purges_skipped,
             self.vacuums,
+            self.current_vacuums,
+            self.analyzes,
+            self.autovacuum_skipped,
             self.retention_ms_max,
             self.rebuild_seconds,
             self.seconds,
@@ -342,6 +358,7 @@ pub async fn run(db: &DatabaseConnection, config: &SoakConfig) -> Result<SoakRep
     let mut readers = Vec::new();
     let mut foreign = None;
     let mut retention: Option<tokio::task::JoinHandle<()>> = None;
+    let mut autovacuum: Option<tokio::task::JoinHandle<()>> = None;
     let quarter = config.rounds.div_ceil(4).max(1);
     for r in 1..=config.rounds {
         ctx.round.store(r, Ordering::SeqCst);
@@ -367,19 +384,19 @@ pub async fn run(db: &DatabaseConnection, config: &SoakConfig) -> Result<SoakRep
                 foreign = Some(tokio::spawn(foreign_writer(Arc::clone(&ctx))));
             }
         }
-        let purge = config.purge_every > 0 && r.is_multiple_of(config.purge_every);
-        let vacuum = config.vacuum_every > 0 && r.is_multiple_of(config.vacuum_every);
-        if purge || vacuum {
+        if config.purge_every > 0 && r.is_multiple_of(config.purge_every) {
             if retention.as_ref().is_some_and(|task| !task.is_finished()) {
                 ctx.purges_skipped.fetch_add(1, Ordering::Relaxed);
                 eprintln!("soak: round {r}: retention still running, this run skipped");
             } else {
-                retention = Some(tokio::spawn(maintenance(
-                    Arc::clone(&ctx),
-                    r,
-                    purge,
-                    vacuum,
-                )));
+                retention = Some(tokio::spawn(purge(Arc::clone(&ctx), r)));
+            }
+        }
+        if config.autovacuum {
+            if autovacuum.as_ref().is_some_and(|task| !task.is_finished()) {
+                ctx.autovacuum_skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                autovacuum = Some(tokio::spawn(autovacuum_rule(Arc::clone(&ctx), r)));
             }
         }
         let rss = peak_rss_mb();
@@ -437,10 +454,10 @@ pub async fn run(db: &DatabaseConnection, config: &SoakConfig) -> Result<SoakRep
             Err(err) => ctx.error(format!("foreign writer task: {err}")),
         }
     }
-    if let Some(task) = retention
-        && let Err(err) = task.await
-    {
-        ctx.error(format!("retention task: {err}"));
+    for task in retention.into_iter().chain(autovacuum) {
+        if let Err(err) = task.await {
+            ctx.error(format!("retention or autovacuum task: {err}"));
+        }
     }
     let stopped = Instant::now();
     report.rss_mb_end = peak_rss_mb();
@@ -457,6 +474,9 @@ pub async fn run(db: &DatabaseConnection, config: &SoakConfig) -> Result<SoakRep
     report.purges = ctx.purges.load(Ordering::Relaxed);
     report.purges_skipped = ctx.purges_skipped.load(Ordering::Relaxed);
     report.vacuums = ctx.vacuums.load(Ordering::Relaxed);
+    report.current_vacuums = ctx.current_vacuums.load(Ordering::Relaxed);
+    report.analyzes = ctx.analyzes.load(Ordering::Relaxed);
+    report.autovacuum_skipped = ctx.autovacuum_skipped.load(Ordering::Relaxed);
     report.retention_ms_max = ctx.retention_ms_max.load(Ordering::Relaxed) as f64;
 
     // The table's statistics first: the check below rebuilds the current table in a
@@ -494,7 +514,7 @@ pub async fn run(db: &DatabaseConnection, config: &SoakConfig) -> Result<SoakRep
     // Statistics for the planner before the rebuild: where autovacuum is off the tables
     // were never analyzed, and the fold's statements then pick plans that take minutes per
     // hundred events (docs/performance.md, "Soak: a compressed day").
-    analyze(&ctx.pool, "ANALYZE competitor_market_odds_current").await?;
+    analyze(&ctx.pool).await?;
     let analyzed = Instant::now();
     let mut failures = std::mem::take(&mut *lock(&ctx.failures));
     let found_during_run = ctx.failure_count.load(Ordering::Relaxed);
@@ -608,6 +628,9 @@ struct Ctx {
     purges: AtomicU64,
     purges_skipped: AtomicU64,
     vacuums: AtomicU64,
+    current_vacuums: AtomicU64,
+    analyzes: AtomicU64,
+    autovacuum_skipped: AtomicU64,
     retention_ms_max: AtomicU64,
     /// The latest cutoff a snapshot purge started with.
     last_cutoff: Mutex<Option<DateTime<Utc>>>,
@@ -779,6 +802,9 @@ async fn setup(
         purges: AtomicU64::new(0),
         purges_skipped: AtomicU64::new(0),
         vacuums: AtomicU64::new(0),
+        current_vacuums: AtomicU64::new(0),
+        analyzes: AtomicU64::new(0),
+        autovacuum_skipped: AtomicU64::new(0),
         retention_ms_max: AtomicU64::new(0),
         last_cutoff: Mutex::new(None),
         failures: Mutex::new(Vec::new()),
@@ -1213,11 +1239,10 @@ fn python_json(outcomes: &Outcomes) -> String {
     format!("[{}]", items.join(", "))
 }
 
-/// Retention after round `r`: purges (`purge`) and `VACUUM` of the current table
-/// (`vacuum`).
-async fn maintenance(ctx: Arc<Ctx>, r: usize, purge: bool, vacuum: bool) {
+/// Retention after round `r`: old snapshots, then long soft-deleted events.
+async fn purge(ctx: Arc<Ctx>, r: usize) {
     let started = Instant::now();
-    if purge {
+    {
         let cutoff = ctx.at(r) - Duration::minutes(history_minutes(&ctx.config));
         {
             let mut last = lock(&ctx.last_cutoff);
@@ -1242,23 +1267,107 @@ async fn maintenance(ctx: Arc<Ctx>, r: usize, purge: bool, vacuum: bool) {
         }
         ctx.purges.fetch_add(1, Ordering::Relaxed);
     }
-    if vacuum {
-        match analyze(&ctx.pool, "VACUUM (ANALYZE) competitor_market_odds_current").await {
-            Ok(()) => drop(ctx.vacuums.fetch_add(1, Ordering::Relaxed)),
-            Err(err) => ctx.error(format!("retention, round {r}: VACUUM: {err}")),
-        }
-    }
     let ms = (started.elapsed().as_secs_f64() * 1000.0) as u64;
     ctx.retention_ms_max.fetch_max(ms, Ordering::Relaxed);
 }
 
-/// `first` (a `VACUUM (ANALYZE)` or `ANALYZE` of the current table), then `ANALYZE` of the
-/// other competitor tables: what autovacuum's analyze keeps up to date where it runs.
-async fn analyze(pool: &PgPool, first: &'static str) -> Result<(), StoreError> {
-    sqlx::query(first).execute(pool).await.map_err(db_err)?;
+/// The competitor tables, which autovacuum's rule looks at.
+const COMPETITOR_TABLES: [&str; 5] = [
+    "competitor_tournaments",
+    "competitor_events",
+    "competitor_odds_snapshots",
+    "competitor_market_odds",
+    "competitor_market_odds_current",
+];
+
+/// Autovacuum's decision for each competitor table (PostgreSQL's
+/// `relation_needs_vacanalyze`): a `VACUUM` when its dead tuples pass
+/// `autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor * reltuples`, or its
+/// inserts since the last one pass the insert threshold and scale factor; an `ANALYZE`
+/// when its changes since the last one pass `autovacuum_analyze_threshold +
+/// autovacuum_analyze_scale_factor * reltuples`. The table's own settings win over the
+/// server's, as they do for autovacuum.
+const AUTOVACUUM_DUE: &str = "\
+WITH t AS (
+    SELECT c.relname, GREATEST(c.reltuples, 0) AS tuples, s.n_dead_tup, s.n_ins_since_vacuum,
+        s.n_mod_since_analyze,
+        (SELECT jsonb_object_agg(option_name, option_value) FROM pg_options_to_table(c.reloptions))
+            AS own
+    FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid
+    WHERE c.relname = ANY($1)),
+setting AS (
+    SELECT relname, tuples, n_dead_tup, n_ins_since_vacuum, n_mod_since_analyze,
+        CAST(COALESCE(own ->> 'autovacuum_vacuum_threshold',
+            current_setting('autovacuum_vacuum_threshold')) AS float8) AS vt,
+        CAST(COALESCE(own ->> 'autovacuum_vacuum_scale_factor',
+            current_setting('autovacuum_vacuum_scale_factor')) AS float8) AS vs,
+        CAST(COALESCE(own ->> 'autovacuum_vacuum_insert_threshold',
+            current_setting('autovacuum_vacuum_insert_threshold')) AS float8) AS it,
+        CAST(COALESCE(own ->> 'autovacuum_vacuum_insert_scale_factor',
+            current_setting('autovacuum_vacuum_insert_scale_factor')) AS float8) AS ins,
+        CAST(COALESCE(own ->> 'autovacuum_analyze_threshold',
+            current_setting('autovacuum_analyze_threshold')) AS float8) AS at,
+        CAST(COALESCE(own ->> 'autovacuum_analyze_scale_factor',
+            current_setting('autovacuum_analyze_scale_factor')) AS float8) AS ans
+    FROM t)
+SELECT relname,
+    n_dead_tup > vt + vs * tuples
+        OR (it >= 0 AND n_ins_since_vacuum > it + ins * tuples) AS vacuum,
+    n_mod_since_analyze > at + ans * tuples AS analyze
+FROM setting ORDER BY relname";
+
+/// After round `r`: what autovacuum would do now (see [`AUTOVACUUM_DUE`]), one table after
+/// the other, as one autovacuum worker does.
+async fn autovacuum_rule(ctx: Arc<Ctx>, r: usize) {
+    let tables: Vec<String> = COMPETITOR_TABLES.iter().map(|t| (*t).to_owned()).collect();
+    let due = match sqlx::query(AUTOVACUUM_DUE)
+        .bind(&tables)
+        .fetch_all(&ctx.pool)
+        .await
+    {
+        Ok(due) => due,
+        Err(err) => return ctx.error(format!("autovacuum, round {r}: {err}")),
+    };
+    for row in due {
+        let (Ok(table), Ok(vacuum), Ok(analyze)) = (
+            row.try_get::<String, _>(0),
+            row.try_get::<bool, _>(1),
+            row.try_get::<bool, _>(2),
+        ) else {
+            return ctx.error(format!("autovacuum, round {r}: an unreadable row"));
+        };
+        let Some(table) = COMPETITOR_TABLES.iter().find(|t| **t == table) else {
+            continue;
+        };
+        let command = match (vacuum, analyze) {
+            (true, true) => format!("VACUUM (ANALYZE) {table}"),
+            (true, false) => format!("VACUUM {table}"),
+            (false, true) => format!("ANALYZE {table}"),
+            (false, false) => continue,
+        };
+        match ctx.db.execute_unprepared(&command).await {
+            Ok(_) => {
+                if vacuum {
+                    ctx.vacuums.fetch_add(1, Ordering::Relaxed);
+                    if *table == "competitor_market_odds_current" {
+                        ctx.current_vacuums.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                if analyze {
+                    ctx.analyzes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(err) => ctx.error(format!("autovacuum, round {r}: {command}: {err}")),
+        }
+    }
+}
+
+/// `ANALYZE` of the competitor tables: the planner's statistics, which autovacuum keeps up
+/// to date where it runs.
+async fn analyze(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::query(
         "ANALYZE competitor_tournaments, competitor_events, competitor_odds_snapshots, \
-         competitor_market_odds",
+         competitor_market_odds, competitor_market_odds_current",
     )
     .execute(pool)
     .await

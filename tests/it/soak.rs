@@ -26,7 +26,7 @@ fn smallest() -> SoakConfig {
         purge_every: 2,
         keep_rounds: 1,
         purge_batch: 10,
-        vacuum_every: 3,
+        autovacuum: true,
         idle_ms: 50,
         progress: false,
         ..SoakConfig::default()
