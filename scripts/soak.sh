@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 url="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/competitor_odds}"
 server="${url%/*}"
 admin="$server/postgres"
-database=competitor_soak
+database="${SOAK_DATABASE:-competitor_soak}"   # another name runs two soaks side by side
 
 settings=0
 args=()
