@@ -8,7 +8,8 @@ use entity::competitor_event;
 use entity::competitor_market_odds_current::{self as current};
 use entity::outcome::Outcomes;
 use entity::soft_delete::SoftDelete;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryFilter};
+use futures_util::TryStreamExt;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryFilter, StreamTrait};
 use serde::{Deserialize, Serialize};
 use tracing::Span;
 use tracing::field::Empty;
@@ -82,7 +83,11 @@ impl FromColumns for CurrentRow {
 ///
 /// One query whatever the number of events, binding the ids as one value; each event's
 /// freshness is one probe of `idx_competitor_odds_snapshots_event_newest`, so the cost
-/// does not grow with history.
+/// does not grow with history. Its rows are read as a stream and decoded as they arrive,
+/// so the decoding overlaps the server's work and the raw rows are never all held at once.
+///
+/// Dropping the future releases the connection as the other reads do: a pooled connection
+/// is checked before its next use, and a caller's transaction stays usable.
 ///
 /// # Errors
 /// [`StoreError::Db`] for database errors.
@@ -97,13 +102,13 @@ pub async fn current_odds<C>(
     event_ids: &[i32],
 ) -> Result<HashMap<i32, CurrentOdds>, StoreError>
 where
-    C: ConnectionTrait,
+    C: ConnectionTrait + StreamTrait,
 {
     if event_ids.is_empty() {
         Span::current().record("found", 0).record("markets", 0);
         return Ok(HashMap::new());
     }
-    let backend = db.get_database_backend();
+    let backend = ConnectionTrait::get_database_backend(db);
     let sql = match backend {
         DbBackend::Sqlite => {
             "SELECT e.id AS event_id, \
@@ -138,16 +143,17 @@ where
         }
     };
     let rows = db
-        .query_all_raw(statement(
+        .stream_raw(statement(
             backend,
             sql,
             vec![event_id_list(backend, event_ids)],
         ))
         .await?;
-    // One pass: each row decoded straight into its event's entry.
+    let mut rows = std::pin::pin!(rows);
+    // One pass: each row decoded straight into its event's entry as it arrives.
     let mut odds: HashMap<i32, CurrentOdds> = HashMap::with_capacity(event_ids.len());
-    for row in &rows {
-        let row = by_position::<CurrentRow>(row)?;
+    while let Some(row) = rows.try_next().await? {
+        let row = by_position::<CurrentRow>(&row)?;
         let event = row.event_id;
         let market = match (
             row.id,
@@ -225,7 +231,7 @@ pub async fn current_odds_for_betpawa_events<C>(
     betpawa_event_ids: &[i32],
 ) -> Result<HashMap<i32, Vec<CompetitorOdds>>, StoreError>
 where
-    C: ConnectionTrait,
+    C: ConnectionTrait + StreamTrait,
 {
     if betpawa_event_ids.is_empty() {
         Span::current().record("events", 0).record("markets", 0);
@@ -234,7 +240,7 @@ where
     let ids: Vec<i64> = betpawa_event_ids.iter().map(|id| i64::from(*id)).collect();
     let linked = competitor_event::Entity::find_active()
         .filter(is_in_ids(
-            db.get_database_backend(),
+            ConnectionTrait::get_database_backend(db),
             "betpawa_event_id",
             &ids,
         ))

@@ -20,7 +20,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, Transa
 use super::{at, palimpsest, round, sample_events};
 use crate::harness::{Backend, TestDb};
 use crate::sql::{count, count_where, execute, scalar};
-use crate::{postgres, sqlite};
+use crate::{both, postgres, sqlite};
 
 /// Polls `future` up to `polls` times, letting the runtime run for a millisecond after
 /// each poll that found it pending; drops it unfinished if it still is. Returns its output
@@ -177,3 +177,86 @@ async fn a_store_call_dropped_in_a_callers_postgres_transaction_leaves_it_whole(
     a_store_call_dropped_in_a_callers_transaction_leaves_it_whole(&db).await;
     db.pass().await;
 }
+
+/// The current odds of `events` after two full rounds, read to the end: what every read
+/// after a dropped one must return.
+async fn current_odds_of_two_rounds(
+    db: &DatabaseConnection,
+    events: &[i32],
+) -> std::collections::HashMap<i32, store::CurrentOdds> {
+    store::write_snapshots(db, &round(events, 0, 40, at(0)))
+        .await
+        .expect("round 0");
+    store::write_snapshots(db, &round(events, 1, 40, at(5)))
+        .await
+        .expect("round 1");
+    let odds = store::current_odds(db, events).await.expect("current odds");
+    assert_eq!(odds.len(), events.len());
+    odds
+}
+
+/// `current_odds` streams its rows (12,000 here, more than a socket's buffers hold);
+/// dropped after 1 to 16 polls, part of the way through them for most, it leaves the one
+/// pooled connection in step: the next query gets its own reply and the next read the
+/// whole answer.
+async fn a_current_odds_read_dropped_mid_stream_leaves_the_pool_in_step(db: &DatabaseConnection) {
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 300).await;
+    let expected = current_odds_of_two_rounds(db, &events).await;
+    let pool = one_connection(db);
+    let mut dropped = 0;
+    for polls in 1..=16 {
+        match poll_then_drop(store::current_odds(&pool, &events), polls).await {
+            Some(odds) => assert_eq!(odds.expect("a read that finished succeeds"), expected),
+            None => dropped += 1,
+        }
+        let one = scalar(&pool, "SELECT CAST(1 AS bigint) AS n", vec![]).await;
+        assert_eq!(one, 1, "SELECT 1 answered with the dropped read's rows");
+        let again = store::current_odds(&pool, &events).await.expect("again");
+        assert_eq!(again, expected, "dropped after {polls} polls");
+    }
+    assert!(dropped > 0, "no read was dropped unfinished");
+}
+postgres!(a_current_odds_read_dropped_mid_stream_leaves_the_pool_in_step);
+
+/// The same read dropped inside a caller's transaction: the transaction reads the whole
+/// answer next, and its writes before and after the dropped read commit together.
+async fn a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole(
+    db: &DatabaseConnection,
+) {
+    let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 300).await;
+    let expected = current_odds_of_two_rounds(db, &events).await;
+    let mut dropped = 0;
+    for polls in 1..=16 {
+        let marker = |step: &str| format!("{step}-{polls}");
+        let txn = db.begin().await.expect("begin");
+        execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("before").into(), marker("before").into()],
+        )
+        .await
+        .expect("the caller's write before");
+        if poll_then_drop(store::current_odds(&txn, &events), polls)
+            .await
+            .is_none()
+        {
+            dropped += 1;
+        }
+        let again = store::current_odds(&txn, &events).await.expect("again");
+        assert_eq!(again, expected, "dropped after {polls} polls");
+        execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("after").into(), marker("after").into()],
+        )
+        .await
+        .expect("the caller's write after");
+        txn.commit().await.expect("commit");
+        for step in ["before", "after"] {
+            let stored = count_where(db, "sports", "slug = $1", vec![marker(step).into()]).await;
+            assert_eq!(stored, 1, "{step}, dropped after {polls} polls");
+        }
+    }
+    assert!(dropped > 0, "no read was dropped unfinished");
+}
+both!(a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole);
