@@ -19,12 +19,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::SnapshotKind;
+use futures_util::TryStreamExt;
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::postgres::Postgres;
 use sea_orm::sqlx::{self, Connection as _, Executor as _, PgConnection, PgPool};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement};
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
+
+use crate::store::backend::FromColumns;
 
 use super::{
     ALLOCATE_SNAPSHOT_IDS, Folded, Mode, NewSnapshot, Prepared, StoreError, fold, json_text,
@@ -100,6 +103,20 @@ pub(crate) struct CopyTransaction<'c> {
 }
 
 impl CopyTransaction<'_> {
+    /// The rows of `stmt`, each decoded as it arrives.
+    pub(crate) async fn stream_decoded<T: FromColumns + Send>(
+        &self,
+        stmt: Statement,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut conn = self.conn.lock().await;
+        let mut rows = sqlx_query(&stmt).fetch(&mut **conn);
+        let mut decoded = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(query_err)? {
+            decoded.push(T::from_columns(&row)?);
+        }
+        Ok(decoded)
+    }
+
     /// [`copy_snapshots`] on this transaction's connection.
     pub(crate) async fn copy_snapshots(
         &self,

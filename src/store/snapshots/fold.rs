@@ -22,9 +22,11 @@ use entity::SnapshotKind;
 use entity::competitor_market_odds_current as current;
 use entity::competitor_odds_snapshot as snapshot;
 use entity::outcome::Outcomes;
+use futures_util::TryStreamExt;
 use sea_orm::sea_query::Query;
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, QueryResult};
-use std::borrow::Cow;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement, StreamTrait,
+};
 
 use super::sqlite;
 use super::{
@@ -32,7 +34,7 @@ use super::{
     newest_snapshots, statement, unnest, write_in_transaction,
 };
 use crate::store::TRACING_TARGET;
-use crate::store::backend::not_built;
+use crate::store::backend::{Columns, FromColumns, by_position, not_built};
 use tracing::Instrument;
 
 /// How the captures are written as history.
@@ -45,8 +47,15 @@ pub(crate) enum Mode {
     Change,
 }
 
-/// A connection the fold writes history through.
+/// A connection the fold reads current markets and writes history through.
 pub(crate) trait History: ConnectionTrait {
+    /// The current markets of `events` ([`stored_markets`]), each decoded as its row
+    /// arrives, so that decoding overlaps the server's work.
+    fn current_markets(
+        &self,
+        events: &[i32],
+    ) -> impl Future<Output = Result<Vec<StoredMarket>, StoreError>> + Send;
+
     /// Writes `snapshots` (`kinds` parallel to them) and their markets; returns the
     /// snapshot ids in input order.
     fn write_history(
@@ -57,6 +66,17 @@ pub(crate) trait History: ConnectionTrait {
 }
 
 impl History for DatabaseTransaction {
+    async fn current_markets(&self, events: &[i32]) -> Result<Vec<StoredMarket>, StoreError> {
+        let backend = ConnectionTrait::get_database_backend(self);
+        let rows = self.stream_raw(stored_markets(backend, events));
+        let mut rows = std::pin::pin!(rows.await?);
+        let mut markets = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            markets.push(by_position::<StoredMarket>(&row)?);
+        }
+        Ok(markets)
+    }
+
     fn write_history(
         &self,
         snapshots: &[NewSnapshot],
@@ -68,6 +88,13 @@ impl History for DatabaseTransaction {
 
 #[cfg(feature = "postgres")]
 impl History for super::copy::CopyTransaction<'_> {
+    fn current_markets(
+        &self,
+        events: &[i32],
+    ) -> impl Future<Output = Result<Vec<StoredMarket>, StoreError>> + Send {
+        self.stream_decoded(stored_markets(DbBackend::Postgres, events))
+    }
+
     fn write_history(
         &self,
         snapshots: &[NewSnapshot],
@@ -136,62 +163,39 @@ pub(crate) fn prepare(captures: &[NewSnapshot]) -> Result<Vec<Vec<Prepared<'_>>>
     Ok(prepared)
 }
 
-/// A current market as read back: identity, outcomes as JSON text, availability. Its text
-/// borrows from sqlx's row on PostgreSQL (a round reads 60,000 of them, and copying the
-/// strings showed); SQLite's rows hand them over owned.
-struct StoredMarket<'r> {
+/// A current market as read back: identity, outcomes as JSON text, availability.
+pub(crate) struct StoredMarket {
     id: i64,
     competitor_event_id: i32,
-    betpawa_market_id: Cow<'r, str>,
-    betpawa_market_name: Cow<'r, str>,
+    betpawa_market_id: String,
+    betpawa_market_name: String,
     line: Option<f64>,
-    handicap_type: Option<Cow<'r, str>>,
+    handicap_type: Option<String>,
     handicap_home: Option<f64>,
     handicap_away: Option<f64>,
-    outcomes: Cow<'r, str>,
+    outcomes: String,
     unavailable_at: Option<DateTime<Utc>>,
 }
 
-impl<'r> StoredMarket<'r> {
-    /// The columns of [`stored_markets`]' query, read by position (looking each column up
-    /// by name showed too).
-    fn decode(row: &'r QueryResult) -> Result<Self, DbErr> {
-        #[cfg(feature = "postgres")]
-        if let Some(row) = row.try_as_pg_row() {
-            use sea_orm::sqlx::Row as _;
-            let column = |err: sea_orm::sqlx::Error| DbErr::Type(format!("current market: {err}"));
-            return Ok(StoredMarket {
-                id: row.try_get(0).map_err(column)?,
-                competitor_event_id: row.try_get(1).map_err(column)?,
-                betpawa_market_id: Cow::Borrowed(row.try_get(2).map_err(column)?),
-                betpawa_market_name: Cow::Borrowed(row.try_get(3).map_err(column)?),
-                line: row.try_get(4).map_err(column)?,
-                handicap_type: row
-                    .try_get::<Option<&str>, _>(5)
-                    .map_err(column)?
-                    .map(Cow::Borrowed),
-                handicap_home: row.try_get(6).map_err(column)?,
-                handicap_away: row.try_get(7).map_err(column)?,
-                outcomes: Cow::Borrowed(row.try_get(8).map_err(column)?),
-                unavailable_at: row.try_get(9).map_err(column)?,
-            });
-        }
+/// The columns of [`stored_markets`]' query, by position.
+impl FromColumns for StoredMarket {
+    fn from_columns(row: &impl Columns) -> Result<Self, DbErr> {
         Ok(StoredMarket {
-            id: row.try_get_by_index(0)?,
-            competitor_event_id: row.try_get_by_index(1)?,
-            betpawa_market_id: Cow::Owned(row.try_get_by_index(2)?),
-            betpawa_market_name: Cow::Owned(row.try_get_by_index(3)?),
-            line: row.try_get_by_index(4)?,
-            handicap_type: row.try_get_by_index::<Option<String>>(5)?.map(Cow::Owned),
-            handicap_home: row.try_get_by_index(6)?,
-            handicap_away: row.try_get_by_index(7)?,
-            outcomes: Cow::Owned(row.try_get_by_index(8)?),
-            unavailable_at: row.try_get_by_index(9)?,
+            id: row.column(0)?,
+            competitor_event_id: row.column(1)?,
+            betpawa_market_id: row.column(2)?,
+            betpawa_market_name: row.column(3)?,
+            line: row.column(4)?,
+            handicap_type: row.column(5)?,
+            handicap_home: row.column(6)?,
+            handicap_away: row.column(7)?,
+            outcomes: row.column(8)?,
+            unavailable_at: row.column(9)?,
         })
     }
 }
 
-impl StoredMarket<'_> {
+impl StoredMarket {
     fn key(&self) -> KeyValues<'_> {
         KeyValues {
             market_id: &self.betpawa_market_id,
@@ -318,14 +322,10 @@ pub(crate) async fn fold<C: History>(
         lock_events(conn, &events).await?;
         triggers_stand_aside(conn, true).await?;
         let newest = newest_snapshots(conn, &events).await?;
-        let rows = stored_markets(conn, &events).await?;
-        Ok::<_, StoreError>((newest, rows))
+        let stored = conn.current_markets(&events).await?;
+        Ok::<_, StoreError>((newest, stored))
     };
-    let (newest, rows) = state_read.instrument(phase).await?;
-    let stored = rows
-        .iter()
-        .map(StoredMarket::decode)
-        .collect::<Result<Vec<_>, _>>()?;
+    let (newest, stored) = state_read.instrument(phase).await?;
 
     // Each event's map sized for its capture's markets, which the stored ones mostly are.
     let mut states: HashMap<i32, EventState> = HashMap::with_capacity(events.len());
@@ -517,12 +517,8 @@ async fn triggers_stand_aside<C: ConnectionTrait>(conn: &C, on: bool) -> Result<
     Ok(())
 }
 
-/// The current markets of `events`, as rows for [`StoredMarket::decode`].
-async fn stored_markets<C: ConnectionTrait>(
-    conn: &C,
-    events: &[i32],
-) -> Result<Vec<QueryResult>, StoreError> {
-    let backend = conn.get_database_backend();
+/// The query of the current markets of `events`, as [`StoredMarket`]s.
+pub(crate) fn stored_markets(backend: DbBackend, events: &[i32]) -> Statement {
     let of_events = match backend {
         DbBackend::Sqlite => "competitor_event_id IN (SELECT value FROM json_each($1))",
         _ => "competitor_event_id = ANY($1)",
@@ -533,13 +529,7 @@ async fn stored_markets<C: ConnectionTrait>(
              unavailable_at \
          FROM competitor_market_odds_current WHERE {of_events}"
     );
-    Ok(conn
-        .query_all_raw(statement(
-            backend,
-            &sql,
-            vec![event_id_list(backend, events)],
-        ))
-        .await?)
+    statement(backend, &sql, vec![event_id_list(backend, events)])
 }
 
 /// Moves `last_confirmed_at` of each confirmed event's newest snapshot.

@@ -15,7 +15,11 @@ use std::time::Duration;
 use competitor_db::store;
 use entity::CompetitorSource;
 use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, TransactionTrait};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, SqlxPostgresConnector, TransactionTrait,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 
 use super::{at, palimpsest, round, sample_events};
 use crate::harness::{Backend, TestDb};
@@ -44,6 +48,52 @@ fn one_connection(db: &DatabaseConnection) -> DatabaseConnection {
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(30))
         .connect_lazy_with((*options).clone());
+    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+}
+
+/// A pool of one connection on the test's database through a relay that hands the
+/// server's bytes on 8 KiB at a time, a millisecond apart: a reply of a few megabytes
+/// arrives over hundreds of polls, so a drop after a few of them falls part of the way
+/// through its rows (on a connection to the server itself, the client reads the whole reply
+/// as fast as it arrives, in one poll). TLS, when negotiated, passes through untouched.
+async fn one_slow_connection(db: &DatabaseConnection) -> DatabaseConnection {
+    let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+    let server = (options.get_host().to_owned(), options.get_port());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay");
+    let relay = listener.local_addr().expect("relay address").port();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let Ok(server) = TcpStream::connect((server.0.as_str(), server.1)).await else {
+                    return;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                let up = tokio::io::copy(&mut client_read, &mut server_write);
+                let down = async {
+                    let mut chunk = vec![0; 8 * 1024];
+                    loop {
+                        let read = server_read.read(&mut chunk).await?;
+                        if read == 0 {
+                            return Ok::<_, std::io::Error>(());
+                        }
+                        client_write.write_all(&chunk[..read]).await?;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                };
+                // Either side closing ends both.
+                tokio::select! {
+                    _ = up => {}
+                    _ = down => {}
+                }
+            });
+        }
+    });
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy_with(options.host("127.0.0.1").port(relay));
     SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
 }
 
@@ -195,40 +245,43 @@ async fn current_odds_of_two_rounds(
     odds
 }
 
-/// `current_odds` streams its rows (12,000 here, more than a socket's buffers hold);
-/// dropped after 1 to 16 polls, part of the way through them for most, it leaves the one
-/// pooled connection in step: the next query gets its own reply and the next read the
-/// whole answer.
+/// `current_odds` streams its rows (6,000 here, about a megabyte); dropped after 1 to 8
+/// polls of a read that arrives slowly ([`one_slow_connection`]), part of the way through
+/// them, it leaves the pool's one connection in step: the next query gets its own reply and
+/// the next read the whole answer.
 async fn a_current_odds_read_dropped_mid_stream_leaves_the_pool_in_step(db: &DatabaseConnection) {
-    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 300).await;
+    let (_, events) = palimpsest(db, CompetitorSource::Sportybet, 150).await;
     let expected = current_odds_of_two_rounds(db, &events).await;
-    let pool = one_connection(db);
-    let mut dropped = 0;
-    for polls in 1..=16 {
-        match poll_then_drop(store::current_odds(&pool, &events), polls).await {
-            Some(odds) => assert_eq!(odds.expect("a read that finished succeeds"), expected),
-            None => dropped += 1,
-        }
+    let pool = one_slow_connection(db).await;
+    for polls in 1..=8 {
+        let dropped = poll_then_drop(store::current_odds(&pool, &events), polls).await;
+        assert!(dropped.is_none(), "the read finished in {polls} polls");
         let one = scalar(&pool, "SELECT CAST(1 AS bigint) AS n", vec![]).await;
         assert_eq!(one, 1, "SELECT 1 answered with the dropped read's rows");
         let again = store::current_odds(&pool, &events).await.expect("again");
         assert_eq!(again, expected, "dropped after {polls} polls");
     }
-    assert!(dropped > 0, "no read was dropped unfinished");
 }
 postgres!(a_current_odds_read_dropped_mid_stream_leaves_the_pool_in_step);
 
-/// The same read dropped inside a caller's transaction: the transaction reads the whole
-/// answer next, and its writes before and after the dropped read commit together.
+/// The same read dropped inside a caller's transaction (on PostgreSQL through the slow
+/// relay, part of the way through its rows): the transaction reads the whole answer next,
+/// and its writes before and after the dropped read commit together.
 async fn a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole(
     db: &DatabaseConnection,
 ) {
-    let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 300).await;
+    let (_, events) = palimpsest(db, CompetitorSource::Bet9ja, 150).await;
     let expected = current_odds_of_two_rounds(db, &events).await;
+    let slow = db.get_database_backend() == DbBackend::Postgres;
+    let conn = if slow {
+        one_slow_connection(db).await
+    } else {
+        db.clone()
+    };
     let mut dropped = 0;
-    for polls in 1..=16 {
+    for polls in 1..=8 {
         let marker = |step: &str| format!("{step}-{polls}");
-        let txn = db.begin().await.expect("begin");
+        let txn = conn.begin().await.expect("begin");
         execute(
             &txn,
             "INSERT INTO sports (name, slug) VALUES ($1, $2)",
@@ -257,6 +310,53 @@ async fn a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole(
             assert_eq!(stored, 1, "{step}, dropped after {polls} polls");
         }
     }
-    assert!(dropped > 0, "no read was dropped unfinished");
+    if slow {
+        assert_eq!(dropped, 8, "every read was dropped before its end");
+    } else {
+        assert!(dropped > 0, "no read was dropped unfinished");
+    }
 }
 both!(a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole);
+
+/// `record_odds` in a caller's PostgreSQL transaction reads the current markets as a
+/// stream too; dropped after 1 to 8 polls, through the slow relay (so during that read or
+/// before), its savepoint goes and the caller's transaction goes on: the caller's writes
+/// before and after commit, and the current odds are as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_write_dropped_in_a_callers_postgres_transaction_leaves_it_whole() {
+    let db = TestDb::migrated(Backend::Postgres, module_path!()).await;
+    let (_, events) = palimpsest(&db, CompetitorSource::Sportybet, 150).await;
+    let expected = current_odds_of_two_rounds(&db, &events).await;
+    let conn = one_slow_connection(&db).await;
+    for polls in 1..=8 {
+        let marker = |step: &str| format!("record-{step}-{polls}");
+        let txn = conn.begin().await.expect("begin");
+        execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("before").into(), marker("before").into()],
+        )
+        .await
+        .expect("the caller's write before");
+        let capture = round(&events, 2 + polls as u32, 40, at(10 + polls as i64));
+        let dropped = poll_then_drop(store::record_odds(&txn, &capture), polls).await;
+        assert!(dropped.is_none(), "the write finished in {polls} polls");
+        execute(
+            &txn,
+            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+            vec![marker("after").into(), marker("after").into()],
+        )
+        .await
+        .expect("the caller's write after");
+        txn.commit().await.expect("commit");
+        for step in ["before", "after"] {
+            let stored = count_where(&*db, "sports", "slug = $1", vec![marker(step).into()]).await;
+            assert_eq!(stored, 1, "{step}, dropped after {polls} polls");
+        }
+        let odds = store::current_odds(&*db, &events)
+            .await
+            .expect("current odds");
+        assert_eq!(odds, expected, "dropped after {polls} polls");
+    }
+    db.pass().await;
+}
