@@ -35,7 +35,7 @@ pub async fn copy_snapshots(
         .await
         .map_err(copy::db_err)?;
     let kinds = vec![entity::SnapshotKind::Full; snapshots.len()];
-    let ids = copy::copy_snapshots(&mut tx, snapshots, &kinds).await?;
+    let ids = copy::copy_snapshots(&mut tx, snapshots, &kinds, None).await?;
     tx.commit().await.map_err(copy::db_err)?;
     Ok(ids)
 }

@@ -122,9 +122,10 @@ impl CopyTransaction<'_> {
         &self,
         snapshots: &[NewSnapshot],
         kinds: &[SnapshotKind],
+        prepared: Option<&[Vec<Prepared<'_>>]>,
     ) -> Result<Vec<i64>, StoreError> {
         let mut conn = self.conn.lock().await;
-        copy_snapshots(&mut conn, snapshots, kinds).await
+        copy_snapshots(&mut conn, snapshots, kinds, prepared).await
     }
 }
 
@@ -180,12 +181,14 @@ impl ConnectionTrait for CopyTransaction<'_> {
 }
 
 /// Allocates the snapshot ids and streams the snapshots (each of its kind), then their
-/// markets, through COPY on `conn`; returns the ids in input order. The caller owns the
-/// transaction.
+/// markets, through COPY on `conn`; returns the ids in input order. Each market's outcomes
+/// go as their JSON text in `prepared` (parallel to the markets) when given, else
+/// serialized here. The caller owns the transaction.
 pub(crate) async fn copy_snapshots(
     conn: &mut PgConnection,
     snapshots: &[NewSnapshot],
     kinds: &[SnapshotKind],
+    prepared: Option<&[Vec<Prepared<'_>>]>,
 ) -> Result<Vec<i64>, StoreError> {
     let ids: Vec<i64> = sqlx::query_scalar(ALLOCATE_SNAPSHOT_IDS)
         .bind(snapshots.len() as i64)
@@ -226,8 +229,9 @@ pub(crate) async fn copy_snapshots(
         )
         .await
         .map_err(db_err)?;
-    for (snapshot, id) in snapshots.iter().zip(&ids) {
-        for market in &snapshot.markets {
+    for (index, (snapshot, id)) in snapshots.iter().zip(&ids).enumerate() {
+        let prepared = prepared.and_then(|prepared| prepared.get(index));
+        for (market_index, market) in snapshot.markets.iter().enumerate() {
             rows.int(*id);
             rows.text(&market.betpawa_market_id);
             rows.text(&market.betpawa_market_name);
@@ -235,7 +239,10 @@ pub(crate) async fn copy_snapshots(
             rows.optional(market.handicap_type.as_deref(), CopyRows::text);
             rows.optional(market.handicap_home, CopyRows::float);
             rows.optional(market.handicap_away, CopyRows::float);
-            rows.text(&market.outcomes_json()?);
+            match prepared.and_then(|prepared| prepared.get(market_index)) {
+                Some(prepared) => rows.text(prepared.json()),
+                None => rows.text(&market.outcomes_json()?),
+            }
             rows.end_row();
             if rows.len() >= SEND_AT {
                 copy.send(rows.take()).await.map_err(db_err)?;

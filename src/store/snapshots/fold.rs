@@ -57,11 +57,14 @@ pub(crate) trait History: ConnectionTrait {
     ) -> impl Future<Output = Result<Vec<StoredMarket>, StoreError>> + Send;
 
     /// Writes `snapshots` (`kinds` parallel to them) and their markets; returns the
-    /// snapshot ids in input order.
+    /// snapshot ids in input order. `prepared`, when given, is parallel to the snapshots'
+    /// markets: COPY writes their outcomes' JSON text from it rather than serializing the
+    /// outcomes again.
     fn write_history(
         &self,
         snapshots: &[NewSnapshot],
         kinds: &[SnapshotKind],
+        prepared: Option<&[Vec<Prepared<'_>>]>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
 }
 
@@ -81,6 +84,7 @@ impl History for DatabaseTransaction {
         &self,
         snapshots: &[NewSnapshot],
         kinds: &[SnapshotKind],
+        _prepared: Option<&[Vec<Prepared<'_>>]>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send {
         write_in_transaction(self, snapshots, kinds)
     }
@@ -99,8 +103,9 @@ impl History for super::copy::CopyTransaction<'_> {
         &self,
         snapshots: &[NewSnapshot],
         kinds: &[SnapshotKind],
+        prepared: Option<&[Vec<Prepared<'_>>]>,
     ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send {
-        self.copy_snapshots(snapshots, kinds)
+        self.copy_snapshots(snapshots, kinds, prepared)
     }
 }
 
@@ -133,6 +138,13 @@ impl<'a> MarketKey<'a> {
 pub(crate) struct Prepared<'a> {
     key: MarketKey<'a>,
     json: String,
+}
+
+impl Prepared<'_> {
+    /// Its outcomes as JSON text.
+    pub(crate) fn json(&self) -> &str {
+        &self.json
+    }
 }
 
 /// Every capture's markets prepared, refusing a market that appears twice in one
@@ -406,10 +418,10 @@ pub(crate) async fn fold<C: History>(
     let phase = tracing::debug_span!(target: TRACING_TARGET, "write_history");
     let ids = async {
         match mode {
-            Mode::Full => conn.write_history(captures, &kinds).await,
+            Mode::Full => conn.write_history(captures, &kinds, Some(prepared)).await,
             Mode::Change => {
                 let kinds = vec![SnapshotKind::Change; history.len()];
-                conn.write_history(&history, &kinds).await
+                conn.write_history(&history, &kinds, None).await
             }
         }
     }
