@@ -141,7 +141,8 @@ pub(crate) struct Prepared<'a> {
 }
 
 impl Prepared<'_> {
-    /// Its outcomes as JSON text.
+    /// Its outcomes as JSON text, for COPY.
+    #[cfg(feature = "postgres")]
     pub(crate) fn json(&self) -> &str {
         &self.json
     }
