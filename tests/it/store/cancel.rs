@@ -16,7 +16,8 @@ use competitor_db::store;
 use entity::CompetitorSource;
 use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, SqlxPostgresConnector, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    SqlxPostgresConnector, TransactionTrait,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
@@ -163,6 +164,31 @@ async fn a_copy_write_dropped_while_finish_waits_leaves_the_pool_in_step(db: &Da
 }
 postgres!(a_copy_write_dropped_while_finish_waits_leaves_the_pool_in_step);
 
+/// The caller's own write inside its transaction `txn`: a sport whose name and slug are
+/// `slug`.
+async fn callers_write(txn: &DatabaseTransaction, slug: &str) -> Result<ExecResult, DbErr> {
+    execute(
+        txn,
+        "INSERT INTO sports (name, slug) VALUES ($1, $2)",
+        vec![slug.into(), slug.into()],
+    )
+    .await
+}
+
+/// How many of the caller's writes named `slug` were committed.
+async fn callers_writes(db: &DatabaseConnection, slug: &str) -> i64 {
+    count_where(db, "sports", "slug = $1", vec![slug.into()]).await
+}
+
+/// Each of the caller's writes `slugs` was committed once, around a store call dropped
+/// after `polls` polls.
+async fn assert_callers_writes_committed(db: &DatabaseConnection, slugs: &[String], polls: usize) {
+    for slug in slugs {
+        let stored = callers_writes(db, slug).await;
+        assert_eq!(stored, 1, "{slug}, dropped after {polls} polls");
+    }
+}
+
 /// A store call dropped inside the caller's transaction, after 1 to 10 polls and then
 /// again and again after 1 and 2 (where it opens its savepoint): the caller then writes
 /// again and commits. Its transaction stays whole (the rows it wrote before and after the
@@ -177,20 +203,11 @@ async fn a_store_call_dropped_in_a_callers_transaction_leaves_it_whole(db: &Data
     for (round, polls) in drops.enumerate() {
         let marker = |step: &str| format!("{step}-{round}");
         let txn = db.begin().await.expect("begin");
-        execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("before").into(), marker("before").into()],
-        )
-        .await
-        .expect("the caller's write before");
+        callers_write(&txn, &marker("before"))
+            .await
+            .expect("the caller's write before");
         let finished = poll_then_drop(store::upsert_events(&txn, &again), polls).await;
-        let after = execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("after").into(), marker("after").into()],
-        )
-        .await;
+        let after = callers_write(&txn, &marker("after")).await;
         let committed = match after {
             Ok(_) => txn.commit().await,
             Err(err) => {
@@ -198,8 +215,10 @@ async fn a_store_call_dropped_in_a_callers_transaction_leaves_it_whole(db: &Data
                 Err(err)
             }
         };
-        let stored = |step: &str| count_where(db, "sports", "slug = $1", vec![marker(step).into()]);
-        let (before, after) = (stored("before").await, stored("after").await);
+        let (before, after) = (
+            callers_writes(db, &marker("before")).await,
+            callers_writes(db, &marker("after")).await,
+        );
         assert_eq!(
             before,
             after,
@@ -282,13 +301,9 @@ async fn a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole(
     for polls in 1..=8 {
         let marker = |step: &str| format!("{step}-{polls}");
         let txn = conn.begin().await.expect("begin");
-        execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("before").into(), marker("before").into()],
-        )
-        .await
-        .expect("the caller's write before");
+        callers_write(&txn, &marker("before"))
+            .await
+            .expect("the caller's write before");
         if poll_then_drop(store::current_odds(&txn, &events), polls)
             .await
             .is_none()
@@ -297,18 +312,11 @@ async fn a_current_odds_read_dropped_in_a_callers_transaction_leaves_it_whole(
         }
         let again = store::current_odds(&txn, &events).await.expect("again");
         assert_eq!(again, expected, "dropped after {polls} polls");
-        execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("after").into(), marker("after").into()],
-        )
-        .await
-        .expect("the caller's write after");
+        callers_write(&txn, &marker("after"))
+            .await
+            .expect("the caller's write after");
         txn.commit().await.expect("commit");
-        for step in ["before", "after"] {
-            let stored = count_where(db, "sports", "slug = $1", vec![marker(step).into()]).await;
-            assert_eq!(stored, 1, "{step}, dropped after {polls} polls");
-        }
+        assert_callers_writes_committed(db, &[marker("before"), marker("after")], polls).await;
     }
     if slow {
         assert_eq!(dropped, 8, "every read was dropped before its end");
@@ -331,28 +339,17 @@ async fn a_change_write_dropped_in_a_callers_postgres_transaction_leaves_it_whol
     for polls in 1..=8 {
         let marker = |step: &str| format!("record-{step}-{polls}");
         let txn = conn.begin().await.expect("begin");
-        execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("before").into(), marker("before").into()],
-        )
-        .await
-        .expect("the caller's write before");
+        callers_write(&txn, &marker("before"))
+            .await
+            .expect("the caller's write before");
         let capture = round(&events, 2 + polls as u32, 40, at(10 + polls as i64));
         let dropped = poll_then_drop(store::record_odds(&txn, &capture), polls).await;
         assert!(dropped.is_none(), "the write finished in {polls} polls");
-        execute(
-            &txn,
-            "INSERT INTO sports (name, slug) VALUES ($1, $2)",
-            vec![marker("after").into(), marker("after").into()],
-        )
-        .await
-        .expect("the caller's write after");
+        callers_write(&txn, &marker("after"))
+            .await
+            .expect("the caller's write after");
         txn.commit().await.expect("commit");
-        for step in ["before", "after"] {
-            let stored = count_where(&*db, "sports", "slug = $1", vec![marker(step).into()]).await;
-            assert_eq!(stored, 1, "{step}, dropped after {polls} polls");
-        }
+        assert_callers_writes_committed(&db, &[marker("before"), marker("after")], polls).await;
         let odds = store::current_odds(&*db, &events)
             .await
             .expect("current odds");
