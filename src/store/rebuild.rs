@@ -31,8 +31,9 @@ const EVENTS_PER_TRANSACTION: usize = 1_000;
 /// Recomputes the current odds (`competitor_market_odds_current`) of `events` (`None`:
 /// every competitor event) from their history, for an operator who wrote history by hand
 /// or restored a backup: deletes their current rows, then folds their snapshots in capture
-/// order, as writing them one capture at a time does (the migration crate's `fold` module). Idempotent:
-/// on history the store and the other writers kept, it changes nothing.
+/// order, as writing them one capture at a time does (the migration crate's `fold`
+/// module). Idempotent: on history the store and the other writers kept, it changes
+/// nothing.
 ///
 /// Batches of 1,000 events, each its own transaction holding the events' locks, so writes
 /// of those events wait for it and it waits for them; other events are not held up.
