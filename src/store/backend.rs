@@ -221,7 +221,8 @@ impl Columns for QueryResult {
 
 /// Straight from sqlx's row, without sqlx's check of each value's type against the Rust
 /// type: the store reads only its own queries over the schema its migrations pin (the
-/// `schema` tests compare the catalog), and the check cost a tenth of a 120,000-row read.
+/// `schema` tests compare the catalog), and the check showed in `perf` profiles of a
+/// 120,000-row read.
 /// A value that does not decode as the Rust type is still an error.
 #[cfg(feature = "postgres")]
 impl Columns for PgRow {
